@@ -1,0 +1,5 @@
+import sys
+
+from palermo.cli import main
+
+sys.exit(main())

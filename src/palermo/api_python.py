@@ -1,0 +1,125 @@
+"""The Python API for notebooks: ``palermo.open(path)`` gives a ``Workspace`` with the CLI's verbs."""
+
+from __future__ import annotations
+
+import getpass
+import io
+from pathlib import Path
+from typing import Any
+
+from palermo.export import ExportReport, export_ftm
+from palermo.ingest.mapping import Mapping, load_mapping, parse_columns_option
+from palermo.ingest.pipeline import IngestOptions, IngestReport, Progress, ingest_file, retry_quarantine
+from palermo.store import audit, reads
+from palermo.store.access import Scope
+from palermo.store.workspace import Store
+
+
+def _actor(actor: str | None) -> str:
+    if actor:
+        return actor
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+class Workspace:
+    """A workspace opened for one actor. Close it (or use ``with``) to release the file lock."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    @classmethod
+    def init(cls, path: str | Path, *, actor: str | None = None, **engine: Any) -> Workspace:
+        return cls(Store.create(Path(path), Scope(_actor(actor)), **engine))
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        create: bool = False,
+        actor: str | None = None,
+        compartments: set[str] | None = None,
+        read_only: bool = False,
+        **engine: Any,
+    ) -> Workspace:
+        scope = Scope(_actor(actor), frozenset(compartments) if compartments is not None else None)
+        path = Path(path)
+        if create and not (path / "palermo.duckdb").exists():
+            return cls(Store.create(path, scope, **engine))
+        return cls(Store.open(path, scope, read_only=read_only, **engine))
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def path(self) -> Path:
+        return self.store.root
+
+    def ingest(
+        self,
+        *files: str | Path,
+        mapping: str | Mapping,
+        compartment: str = "default",
+        columns: str | dict[str, str] | None = None,
+        delimiter: str | None = None,
+        encoding: str | None = None,
+        sheet: str | None = None,
+        progress: Progress | None = None,
+    ) -> list[IngestReport]:
+        """Ingest files through a mapping (a built-in name, a YAML path, or a ``Mapping``)."""
+        m = load_mapping(mapping) if isinstance(mapping, str) else mapping
+        overrides = parse_columns_option(columns) if isinstance(columns, str) else (columns or {})
+        if overrides:
+            m = m.with_columns(overrides)
+        opts = IngestOptions(compartment, delimiter, encoding, sheet)
+        return [ingest_file(self.store, Path(f), m, opts, progress=progress) for f in files]
+
+    def status(self) -> dict[str, Any]:
+        return reads.status(self.store)
+
+    def quarantine(self, *, status: str | None = "open", run_id: int | None = None) -> list[dict[str, Any]]:
+        return reads.quarantine(self.store, status=status, run_id=run_id)
+
+    def retry_quarantine(
+        self,
+        *,
+        run_id: int | None = None,
+        mapping: str | Mapping | None = None,
+        columns: str | None = None,
+        progress: Progress | None = None,
+    ) -> list[IngestReport]:
+        m = load_mapping(mapping) if isinstance(mapping, str) else mapping
+        if columns:
+            if m is None:
+                origins = reads.open_quarantine_mappings(self.store, run_id)
+                if len(origins) != 1:
+                    from palermo.errors import MappingError
+
+                    raise MappingError("--columns needs --mapping when several mappings are retried")
+                m = load_mapping(origins[0].removeprefix("builtin:"))
+            m = m.with_columns(parse_columns_option(columns))
+        return retry_quarantine(self.store, run_id=run_id, mapping_override=m, progress=progress)
+
+    def export_ftm(self, out: io.TextIOBase | Any, destination: str = "stream") -> ExportReport:
+        return export_ftm(self.store, out, destination)
+
+    def verify_audit(self) -> audit.AuditCheck:
+        return audit.verify(self.store.engine)
+
+    def sql(self, query: str, params: list[Any] | None = None) -> Any:
+        """Read-only SQL for notebooks (returns an Arrow table). Not filtered by compartment:
+        only the workspace owner (unscoped) may use it."""
+        from palermo.errors import AccessDenied
+
+        if self.store.scope.compartments is not None:
+            raise AccessDenied("raw SQL is only for the workspace owner; use the verbs instead")
+        return self.store.engine.arrow(query, params)

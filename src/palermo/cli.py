@@ -1,0 +1,392 @@
+"""``palermo``: one verb per user task. Thin: it parses, calls the Python API, prints.
+
+Errors print one line on stderr (``palermo: error: ...``) and exit non-zero; no tracebacks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from palermo import __version__
+from palermo.api_python import Workspace
+from palermo.errors import PalermoError, PartialIngest
+from palermo.ingest.mapping import builtin_names, load_mapping
+
+app = typer.Typer(
+    name="palermo",
+    help="Palermo: one investigation workspace for every source, with provenance for every value.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+quarantine_app = typer.Typer(help="List and retry rows that failed validation.", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(audit_app, name="audit")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+WorkspaceOpt = Annotated[
+    Path,
+    typer.Option(
+        "--workspace",
+        "-w",
+        envvar="PALERMO_WORKSPACE",
+        help="Workspace folder (default ./palermo-workspace or $PALERMO_WORKSPACE).",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+DEFAULT_WS = Path("palermo-workspace")
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+@contextmanager
+def _progress(ws: Workspace | None, enabled: bool) -> Iterator[Any]:
+    """A progress line on stderr (phase + the engine's own percent) when stderr is a terminal."""
+    if not enabled or not err.is_terminal:
+        yield lambda _msg: None
+        return
+    bar = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+    task = bar.add_task("starting", total=100)
+    stop = ws.store.engine.watch(lambda pct: bar.update(task, completed=pct)) if ws else None
+    with bar:
+
+        def say(msg: str) -> None:
+            bar.update(task, description=msg, completed=0)
+
+        try:
+            yield say
+        finally:
+            if stop is not None:
+                stop.set()
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Folder for the new workspace.")],
+) -> None:
+    """Create a workspace: a DuckDB store and an evidence folder.
+
+    Example: palermo init case-2024-017
+    """
+    with Workspace.init(path) as ws:
+        out.print(f"created workspace {ws.path} (schema version {ws.status()['schema_version']})")
+
+
+@app.command()
+def mappings(json_out: JsonOpt = False) -> None:
+    """List the built-in mappings and the columns each reads.
+
+    Example: palermo mappings
+    """
+    rows = []
+    for name in builtin_names():
+        m = load_mapping(name)
+        rows.append(
+            {
+                "name": name,
+                "format": m.format,
+                "required": [f.column for f in m.fields.values() if f.required],
+                "optional": [f.column for f in m.fields.values() if not f.required],
+                "description": " ".join(m.description.split()),
+            }
+        )
+    if json_out:
+        _print_json(rows)
+        return
+    for row in rows:
+        out.print(f"[bold]{row['name']}[/bold] ({row['format']}): {row['description']}")
+        if row["required"]:
+            out.print(f"  required: {', '.join(row['required'])}")
+        if row["optional"]:
+            out.print(f"  optional: {', '.join(row['optional'])}")
+
+
+@app.command()
+def ingest(
+    files: Annotated[list[Path], typer.Argument(help="Source files.", exists=False)],
+    mapping: Annotated[
+        str, typer.Option("--mapping", "-m", help="Built-in mapping name or a mapping .yml file.")
+    ],
+    compartment: Annotated[
+        str, typer.Option("--compartment", "-c", help="Compartment (agency, case or JIT).")
+    ] = "default",
+    columns: Annotated[
+        str | None, typer.Option(help="Read fields from other columns: field=COLUMN,...")
+    ] = None,
+    delimiter: Annotated[str | None, typer.Option(help="CSV delimiter (default: sniffed).")] = None,
+    encoding: Annotated[str | None, typer.Option(help="Text encoding (default UTF-8).")] = None,
+    sheet: Annotated[str | None, typer.Option(help="XLSX sheet (default: the first).")] = None,
+    allow_partial: Annotated[
+        bool, typer.Option("--allow-partial", help="Exit 0 even if rows were quarantined.")
+    ] = False,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    json_out: JsonOpt = False,
+) -> None:
+    """Ingest source files through a mapping, keeping file, row and run for every value.
+
+    Bad rows go to the quarantine (see `palermo quarantine list`) and good rows still land; the
+    exit code is 3 if anything was quarantined, unless --allow-partial. Re-ingesting the same file
+    is a no-op.
+
+    Example: palermo ingest bank.csv --mapping payments --compartment case-17
+    """
+    reports = []
+    with Workspace.open(workspace) as ws, _progress(ws, not json_out) as say:
+        for file in files:
+            for report in ws.ingest(
+                file,
+                mapping=mapping,
+                compartment=compartment,
+                columns=columns,
+                delimiter=delimiter,
+                encoding=encoding,
+                sheet=sheet,
+                progress=say,
+            ):
+                reports.append(report)
+                if not json_out:
+                    out.print(report.summary())
+    if json_out:
+        _print_json([r.to_dict() for r in reports])
+    quarantined = sum(r.rows_quarantined for r in reports)
+    if quarantined and not allow_partial:
+        raise PartialIngest(
+            f"{quarantined} row(s) quarantined (good rows were stored): see"
+            f" `palermo quarantine list -w {workspace}`; use --allow-partial to accept"
+        )
+
+
+@app.command()
+def status(workspace: WorkspaceOpt = DEFAULT_WS, json_out: JsonOpt = False) -> None:
+    """What is in the workspace, per source and compartment.
+
+    Example: palermo status --json
+    """
+    with Workspace.open(workspace, read_only=True) as ws:
+        data = ws.status()
+    if json_out:
+        _print_json(data)
+        return
+    t = data["totals"]
+    out.print(f"workspace {data['workspace']} (schema v{data['schema_version']})")
+    out.print(
+        f"  {t['evidence_files']} evidence files, {t['entities']} entities, {t['statements']}"
+        f" statements, {t['payments']} payments, {t['calls']} calls, {t['quarantine_open']} rows"
+        " in quarantine"
+    )
+    table = Table("run", "file", "mapping", "compartment", "read", "stored", "dup", "quar.")
+    for s in data["sources"]:
+        table.add_row(
+            str(s["run_id"]),
+            s["file"] + (" (retry)" if s["kind"] == "retry" else ""),
+            s["mapping"],
+            s["compartment"],
+            str(s["rows_read"]),
+            str(s["rows_stored"]),
+            str(s["rows_duplicate"]),
+            str(s["quarantine_open"]),
+        )
+    if data["sources"]:
+        out.print(table)
+    for name, c in sorted(data["compartments"].items()):
+        kinds = ", ".join(f"{n} {k}" for k, n in sorted(c["entities"].items()))
+        out.print(f"  compartment {name}: {kinds or 'no entities'}; {c.get('payments', 0)} payments, {c.get('calls', 0)} calls")
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    run: Annotated[int | None, typer.Option(help="Only rows of this ingest run.")] = None,
+    all_rows: Annotated[bool, typer.Option("--all", help="Include resolved and superseded rows.")] = False,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    json_out: JsonOpt = False,
+) -> None:
+    """List quarantined rows: file, row, field, reason and the raw record.
+
+    Example: palermo quarantine list --json
+    """
+    with Workspace.open(workspace, read_only=True) as ws:
+        rows = ws.quarantine(status=None if all_rows else "open", run_id=run)
+    if json_out:
+        _print_json(rows)
+        return
+    if not rows:
+        out.print("quarantine is empty")
+        return
+    for r in rows:
+        raw = (r["raw"] or "").replace("\n", "\\n")
+        raw = raw[:160] + ("..." if len(raw) > 160 else "")
+        flag = "" if r["status"] == "open" else f" [{r['status']}]"
+        out.print(f"{r['file']} row {r['row']} field {r['field']}: {r['reason']}{flag}", markup=False)
+        out.print(f"    raw: {raw}", markup=False)
+
+
+@quarantine_app.command("retry")
+def quarantine_retry(
+    run: Annotated[int | None, typer.Option(help="Only rows of this ingest run.")] = None,
+    mapping: Annotated[
+        str | None, typer.Option("--mapping", "-m", help="Use this mapping instead of the original.")
+    ] = None,
+    columns: Annotated[str | None, typer.Option(help="field=COLUMN,... overrides.")] = None,
+    allow_partial: Annotated[bool, typer.Option("--allow-partial")] = False,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    json_out: JsonOpt = False,
+) -> None:
+    """Re-read quarantined rows from the evidence copy, after a mapping fix.
+
+    The mapping is re-read from its file (or --mapping); rows that now pass land with their
+    original file and row, the others stay quarantined.
+
+    Example: palermo quarantine retry --mapping fixed-payments.yml
+    """
+    with Workspace.open(workspace) as ws, _progress(ws, not json_out) as say:
+        reports = ws.retry_quarantine(run_id=run, mapping=mapping, columns=columns, progress=say)
+    if json_out:
+        _print_json([r.to_dict() for r in reports])
+    else:
+        if not reports:
+            out.print("nothing to retry: the quarantine is empty")
+        for r in reports:
+            out.print(f"retry: {r.summary()}")
+    left = sum(r.rows_quarantined for r in reports)
+    if left and not allow_partial:
+        raise PartialIngest(f"{left} row(s) still quarantined")
+
+
+@app.command()
+def export(
+    format: Annotated[str, typer.Option("--format", "-f", help="Export format: ftm.")] = "ftm",
+    output: Annotated[Path | None, typer.Option("--out", "-o", help="File (default stdout).")] = None,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+) -> None:
+    """Export the workspace's entities (FollowTheMoney JSON lines). Audited.
+
+    Example: palermo export --format ftm --out case.ftm.jsonl
+    """
+    if format != "ftm":
+        raise typer.BadParameter(f"unknown format {format!r} (known: ftm)", param_hint="--format")
+    with Workspace.open(workspace) as ws:
+        if output is None:
+            report = ws.export_ftm(sys.stdout, "stdout")
+        else:
+            with open(output, "w", encoding="utf-8") as fh:
+                report = ws.export_ftm(fh, str(output.resolve()))
+    err.print(
+        f"exported {report.entities} entities, {report.payments} payments, {report.calls} calls"
+        + (f"; {len(report.skipped)} skipped (first: {report.skipped[0]})" if report.skipped else ""),
+        markup=False,
+    )
+
+
+@audit_app.command("verify")
+def audit_verify(workspace: WorkspaceOpt = DEFAULT_WS, json_out: JsonOpt = False) -> None:
+    """Check the audit log's hash chain.
+
+    Example: palermo audit verify
+    """
+    with Workspace.open(workspace, read_only=True) as ws:
+        check = ws.verify_audit()
+    if json_out:
+        _print_json(check.__dict__)
+    elif check.ok:
+        out.print(f"audit log intact: {check.records} records")
+    if not check.ok:
+        raise PalermoError(f"audit log broken at record {check.first_bad_seq}: {check.problem}")
+
+
+def sample_files() -> list[tuple[Path, str]]:
+    """The bundled demo sources and the mapping each is read with."""
+    folder = Path(str(resources.files("palermo") / "samples"))
+    plan = [
+        ("payments.csv", "payments"),
+        ("calls.csv", "calls"),
+        ("companies.csv", "companies"),
+        ("persons.csv", "persons"),
+        ("persons.xlsx", "persons"),
+        ("entities.ftm.jsonl", "ftm"),
+        ("goaml_report.xml", "goaml"),
+    ]
+    return [(folder / f, m) for f, m in plan if (folder / f).exists()]
+
+
+@app.command()
+def demo(workspace: WorkspaceOpt = Path("demo-workspace")) -> None:
+    """Build a demo workspace from the bundled sample sources and print its summary.
+
+    Example: palermo demo --workspace demo-workspace
+    """
+    with Workspace.open(workspace, create=True, actor="demo") as ws:
+        for path, mapping in sample_files():
+            for report in ws.ingest(path, mapping=mapping, compartment="demo-case"):
+                out.print(report.summary())
+    status(workspace=workspace, json_out=False)
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+) -> None:
+    if version:
+        out.print(f"palermo {__version__}")
+        raise typer.Exit(0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI, turning every error into one line on stderr."""
+    try:
+        rc = app(args=argv, standalone_mode=False)
+        return int(rc or 0)
+    except PalermoError as exc:
+        err.print(f"palermo: error: {exc}", markup=False)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        err.print("palermo: aborted", markup=False)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.print("palermo: interrupted; the workspace is unchanged by the unfinished step")
+        return 130
+    except Exception as exc:  # the edge: never a bare traceback for users
+        if os.environ.get("PALERMO_DEBUG"):
+            raise
+        err.print(
+            f"palermo: internal error: {type(exc).__name__}: {exc} (PALERMO_DEBUG=1 shows the traceback)",
+            markup=False,
+        )
+        return 70
+
+
+def _entry() -> None:  # pragma: no cover
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    _entry()

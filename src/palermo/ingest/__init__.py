@@ -1,0 +1,1 @@
+"""Ingestion: readers, mapping files, normalisers, and the pipeline that stores with provenance."""

@@ -1,0 +1,118 @@
+"""The shape of a mapping (declarative, no I/O): fields, the entities and events made from them.
+``palermo.ingest.mapping`` parses YAML into these; the store's loader compiles them into SQL."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from palermo.errors import MappingError
+from palermo.model.values import ValueType
+
+FORMATS = ("csv", "xlsx", "ftm", "goaml")
+#: Facets a normaliser derives from one value (e.g. the IBAN inside an account number).
+FACETS: dict[ValueType, tuple[str, ...]] = {
+    ValueType.ACCOUNT: ("iban", "country"),
+    ValueType.IBAN: ("country",),
+    ValueType.PHONE: ("country",),
+}
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    column: str
+    type: ValueType
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class ValueRef:
+    """Where a property or event column takes its value from."""
+
+    field: str | None = None  # a field's normalised value
+    facet: str | None = None  # ... or one of its facets
+    entity: str | None = None  # ... or the id of another entity of the same row
+    entities: tuple[str, ...] = ()  # ... or the first of these entities' ids that exists
+    join: tuple[str, ...] = ()  # ... or the non-empty fields joined with a space
+    const: str | None = None  # ... or a constant
+
+    def fields_used(self) -> tuple[str, ...]:
+        if self.field:
+            return (self.field,)
+        return self.join
+
+
+@dataclass(frozen=True)
+class EntitySpec:
+    name: str
+    kind: str
+    key: tuple[str, ...]
+    scope: str  # "global" or "source"
+    when: tuple[str, ...]
+    properties: tuple[tuple[str, ValueRef], ...]
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    kind: str
+    columns: tuple[tuple[str, ValueRef], ...]
+    id_from: tuple[str, ...]  # fields that make the event's id (default: source_id)
+
+
+@dataclass(frozen=True)
+class Mapping:
+    name: str
+    format: str
+    description: str = ""
+    namespace: str = ""
+    fields: dict[str, FieldSpec] = field(default_factory=dict)
+    require_any: tuple[tuple[str, ...], ...] = ()
+    entities: tuple[EntitySpec, ...] = ()
+    events: tuple[EventSpec, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)
+    origin: str = ""  # "builtin:NAME" or the file path
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the mapping's content: the same file with the same mapping is a no-op."""
+        payload = json.dumps(self.to_dict(), sort_keys=True, default=str)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "format": self.format,
+            "namespace": self.namespace,
+            "fields": {k: [v.column, str(v.type), v.required] for k, v in self.fields.items()},
+            "require_any": [list(g) for g in self.require_any],
+            "entities": [repr(e) for e in self.entities],
+            "events": [repr(e) for e in self.events],
+            "options": self.options,
+        }
+
+    def with_columns(self, overrides: dict[str, str]) -> Mapping:
+        """Return a copy reading ``field`` from another source column (``--columns f=COL``)."""
+        fields = dict(self.fields)
+        for name, column in overrides.items():
+            if name not in fields:
+                known = ", ".join(fields) or "none"
+                raise MappingError(f"--columns: mapping {self.name!r} has no field {name!r} ({known})")
+            spec = fields[name]
+            fields[name] = FieldSpec(spec.name, column, spec.type, spec.required)
+        return Mapping(
+            self.name,
+            self.format,
+            self.description,
+            self.namespace,
+            fields,
+            self.require_any,
+            self.entities,
+            self.events,
+            self.options,
+            self.origin,
+        )
+
+

@@ -1,0 +1,72 @@
+"""Append-only, hash-chained audit log: each row hashes the previous row's hash with its own
+content, so any edit or deletion breaks the chain and ``verify`` finds where."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from palermo.store.engine import Engine
+
+GENESIS = "0" * 64
+
+
+def _canonical(
+    seq: int, at: str, actor: str, action: str, target: str | None, details: Any
+) -> str:
+    return json.dumps(
+        {"seq": seq, "at": at, "actor": actor, "action": action, "target": target, "details": details},
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
+
+
+def append(
+    engine: Engine, actor: str, action: str, target: str | None = None, details: Any = None
+) -> int:
+    """Append one audit record (call inside the transaction whose effect it records)."""
+    last = engine.rows("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+    seq, prev = (last[0][0] + 1, last[0][1]) if last else (1, GENESIS)
+    at = datetime.now(UTC).isoformat(timespec="microseconds")
+    body = _canonical(seq, at, actor, action, target, details)
+    digest = hashlib.sha256((prev + body).encode()).hexdigest()
+    engine.execute(
+        "INSERT INTO audit VALUES (?, ?::TIMESTAMPTZ, ?, ?, ?, ?, ?, ?)",
+        [seq, at, actor, action, target, json.dumps(details, default=str), prev, digest],
+    )
+    return int(seq)
+
+
+@dataclass(frozen=True)
+class AuditCheck:
+    ok: bool
+    records: int
+    first_bad_seq: int | None = None
+    problem: str | None = None
+
+
+def verify(engine: Engine) -> AuditCheck:
+    """Recompute the chain; report the first record that does not match."""
+    prev = GENESIS
+    expected_seq = 1
+    count = 0
+    for batch in engine.batches(
+        "SELECT seq, strftime(\"at\", '%Y-%m-%dT%H:%M:%S.%f') || '+00:00', actor, action, target,"
+        " details, prev_hash, hash FROM audit ORDER BY seq"
+    ):
+        for seq, at, actor, action, target, details, prev_hash, digest in zip(
+            *[col.to_pylist() for col in batch.columns], strict=True
+        ):
+            count += 1
+            if seq != expected_seq:
+                return AuditCheck(False, count, seq, f"sequence gap: expected {expected_seq}")
+            body = _canonical(seq, at, actor, action, target, json.loads(details))
+            if prev_hash != prev or hashlib.sha256((prev + body).encode()).hexdigest() != digest:
+                return AuditCheck(False, count, seq, "hash does not match the record")
+            prev = digest
+            expected_seq += 1
+    return AuditCheck(True, count)

@@ -1,0 +1,139 @@
+"""DuckDB engine: the workspace is one DuckDB file; the session is pinned to UTC."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from palermo.errors import PalermoError, WorkspaceLocked
+
+
+class StoreQueryError(PalermoError):
+    """A statement failed inside the store; carries the SQL for the log."""
+
+
+class DuckDBEngine:
+    name = "duckdb"
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        read_only: bool = False,
+        temp_dir: Path | None = None,
+        memory_limit: str | None = None,
+        threads: int | None = None,
+    ) -> None:
+        config: dict[str, Any] = {"TimeZone": "UTC"}
+        if memory_limit:
+            config["memory_limit"] = memory_limit
+        if threads:
+            config["threads"] = threads
+        if temp_dir is not None and not read_only:
+            config["temp_directory"] = str(temp_dir)
+        # Nothing is ever fetched at run time: extensions must not autoload from the network.
+        config["autoinstall_known_extensions"] = False
+        try:
+            self.conn = duckdb.connect(str(path), read_only=read_only, config=config)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise WorkspaceLocked(
+                    f"workspace database {path} is in use by another process: {exc}"
+                ) from None
+            raise
+        self.conn.execute("SET preserve_insertion_order = true")
+        self._in_transaction = False
+        self._lock = threading.RLock()
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        with self._lock:
+            self._run(sql, params)
+
+    def _run(self, sql: str, params: Sequence[Any] | None) -> duckdb.DuckDBPyConnection:
+        try:
+            return self.conn.execute(sql, params) if params is not None else self.conn.execute(sql)
+        except duckdb.InterruptException:
+            raise
+        except duckdb.Error as exc:
+            raise StoreQueryError(f"{type(exc).__name__}: {exc}") from exc
+
+    def rows(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._run(sql, params).fetchall()
+
+    def arrow(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
+        with self._lock:
+            result = self._relation(sql, params).to_arrow_table()
+            assert isinstance(result, pa.Table)
+            return result
+
+    def _relation(self, sql: str, params: Sequence[Any] | None) -> duckdb.DuckDBPyRelation:
+        try:
+            return self.conn.sql(sql, params=params)
+        except duckdb.Error as exc:
+            raise StoreQueryError(f"{type(exc).__name__}: {exc}") from exc
+
+    def batches(
+        self, sql: str, params: Sequence[Any] | None = None, batch_size: int = 100_000
+    ) -> Iterator[pa.RecordBatch]:
+        with self._lock:
+            reader = self._relation(sql, params).to_arrow_reader(batch_size)
+        yield from reader
+
+    def register(self, name: str, table: pa.Table) -> None:
+        self.conn.register(name, table)
+
+    def unregister(self, name: str) -> None:
+        # After a failed statement the transaction is aborted and even cleanup fails; the
+        # rollback that follows discards the registration anyway.
+        try:
+            self.conn.unregister(name)
+        except duckdb.Error:
+            pass
+
+    def progress(self) -> float:
+        """Progress of the running query in percent (-1 when unknown); safe from another thread."""
+        try:
+            return float(self.conn.query_progress())
+        except duckdb.Error:
+            return -1.0
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All writes inside the block land together or not at all (a killed process included:
+        DuckDB's write-ahead log replays only committed transactions)."""
+        if self._in_transaction:
+            yield
+            return
+        self.execute("BEGIN TRANSACTION")
+        self._in_transaction = True
+        try:
+            yield
+        except BaseException:
+            self._in_transaction = False
+            self.conn.execute("ROLLBACK")
+            raise
+        self._in_transaction = False
+        self.execute("COMMIT")
+
+    def watch(self, callback: Callable[[float], None], interval: float = 0.25) -> threading.Event:
+        """Call ``callback(percent)`` from a thread while queries run; set the event to stop."""
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(interval):
+                pct = self.progress()
+                if pct >= 0:
+                    callback(pct)
+
+        threading.Thread(target=loop, daemon=True).start()
+        return stop
+
+    def close(self) -> None:
+        self.conn.close()

@@ -1,0 +1,488 @@
+"""Compile a mapping into SQL and load a staged source through it, in one transaction.
+
+The staged source is a table of VARCHAR columns named as in the file plus ``_row`` (the record's row
+in the file). Every check and every cast runs in the engine, vectorised; only the value types with
+rich rules (names, phones, accounts, ...) go through Python, once per *distinct* value, and come back
+as a small table joined in SQL. A row either lands whole (its statements and events) or goes to the
+quarantine with every reason it failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from palermo.model import ValueType, event_kind
+from palermo.model.mapping import EntitySpec, FieldSpec, Mapping, ValueRef
+from palermo.store.engine import Engine
+
+#: Normaliser callback: (type, distinct raw values, mapping options) -> table raw, value, error, facets
+Normaliser = Callable[[ValueType, list[str], dict[str, Any]], pa.Table]
+
+RAW_LIMIT = 65_536  # characters of a quarantined record kept inline (the evidence file keeps all)
+TEXT_LIMIT_DEFAULT = 1_000_000
+DATETIME_FORMATS = (
+    "%Y-%m-%dT%H:%M:%S%z",
+    "%d.%m.%Y %H:%M:%S",
+    "%d.%m.%Y %H:%M",
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%d-%m-%Y %H:%M:%S",
+    "%Y%m%d%H%M%S",
+    "%Y/%m/%d %H:%M:%S",
+    "%d.%m.%Y",
+    "%d/%m/%Y",
+)
+DATE_FORMATS = ("%d.%m.%Y", "%d/%m/%Y", "%d-%m-%Y", "%Y/%m/%d", "%Y%m%d")
+
+
+def q(name: str) -> str:
+    """Quote an identifier for SQL."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def lit(value: str) -> str:
+    """Quote a string literal for SQL (used only for values the mapping or Palermo chose)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class LoadContext:
+    run_id: int
+    compartment: str
+    evidence_sha256: str
+    file_name: str
+
+
+@dataclass
+class LoadResult:
+    rows_read: int = 0
+    rows_stored: int = 0
+    rows_duplicate: int = 0
+    rows_quarantined: int = 0
+    statements: int = 0
+    events: dict[str, int] | None = None
+
+
+class _Compiler:
+    """Builds the SQL expressions for one mapping over one staged table."""
+
+    def __init__(self, mapping: Mapping, stage_columns: Sequence[str], ctx: LoadContext) -> None:
+        self.m = mapping
+        self.ctx = ctx
+        self.columns = set(stage_columns)
+        self.text_limit = int(mapping.options.get("max_text_length", TEXT_LIMIT_DEFAULT))
+
+    def raw(self, spec: FieldSpec) -> str:
+        if spec.column not in self.columns:
+            return "CAST(NULL AS VARCHAR)"
+        return f"NULLIF(trim(s.{q(spec.column)}), '')"
+
+    def norm_table(self, spec: FieldSpec) -> str:
+        return q(f"_norm_{spec.name}")
+
+    def value_and_error(self, spec: FieldSpec) -> tuple[str, str]:
+        """SQL for the typed value of a field and for its error (NULL when fine)."""
+        raw = self.raw(spec)
+        shown = f"left({raw}, 80)"
+        t = spec.type
+        if t.is_distinct_normalised:
+            n = self.norm_table(spec)
+            value, error = f"{n}.value", f"{n}.error"
+        elif t in (ValueType.TEXT, ValueType.IDENTIFIER):
+            value = raw
+            error = (
+                f"CASE WHEN length({raw}) > {self.text_limit} THEN "
+                f"'value is ' || length({raw}) || ' characters, over the limit of {self.text_limit}'"
+                f" WHEN regexp_matches({raw}, '^[=@]') OR regexp_matches({raw}, '^[+\\-\\t\\r].*[(|!=]')"
+                f" THEN 'starts like a spreadsheet formula (CSV injection): ' || {shown} END"
+            )
+        elif t == ValueType.DATETIME:
+            fmts = ", ".join(lit(f) for f in self.m.options.get("datetime_formats", DATETIME_FORMATS))
+            value = (
+                f"COALESCE(TRY_CAST({raw} AS TIMESTAMPTZ),"
+                f" TRY_CAST(try_strptime({raw}, [{fmts}]) AS TIMESTAMPTZ))"
+            )
+            value = f"(CASE WHEN year({value}) BETWEEN 1900 AND 2100 THEN {value} END)"
+            error = f"CASE WHEN {raw} IS NOT NULL AND {value} IS NULL THEN 'not a valid date and time: ' || {shown} END"
+        elif t == ValueType.DATE:
+            fmts = ", ".join(lit(f) for f in self.m.options.get("date_formats", DATE_FORMATS))
+            value = (
+                f"COALESCE(TRY_CAST({raw} AS DATE), TRY_CAST(try_strptime({raw}, [{fmts}]) AS DATE))"
+            )
+            value = f"(CASE WHEN year({value}) BETWEEN 1800 AND 2100 THEN {value} END)"
+            error = f"CASE WHEN {raw} IS NOT NULL AND {value} IS NULL THEN 'not a valid date: ' || {shown} END"
+        elif t == ValueType.AMOUNT:
+            if self.m.options.get("decimal_comma"):
+                cleaned = f"replace(replace(replace({raw}, ' ', ''), '.', ''), ',', '.')"
+            else:
+                cleaned = f"replace(replace({raw}, ' ', ''), ',', '')"
+            value = f"TRY_CAST({cleaned} AS DECIMAL(20,4))"
+            error = (
+                f"CASE WHEN {raw} IS NOT NULL AND {value} IS NULL THEN 'not an amount: ' || {shown}"
+                f" WHEN {value} < 0 THEN 'negative amount ' || {shown} ||"
+                " ' (the direction is given by the from/to columns)' END"
+            )
+        elif t == ValueType.INTEGER:
+            value = f"TRY_CAST({raw} AS BIGINT)"
+            error = (
+                f"CASE WHEN {raw} IS NOT NULL AND {value} IS NULL THEN 'not a whole number: ' || {shown}"
+                f" WHEN {value} < 0 THEN 'negative number: ' || {shown} END"
+            )
+        elif t == ValueType.NUMBER:
+            value = f"(CASE WHEN isfinite(TRY_CAST({raw} AS DOUBLE)) THEN TRY_CAST({raw} AS DOUBLE) END)"
+            error = f"CASE WHEN {raw} IS NOT NULL AND {value} IS NULL THEN 'not a number: ' || {shown} END"
+        else:  # pragma: no cover - every ValueType is handled above
+            raise AssertionError(t)
+        if spec.required:
+            error = f"CASE WHEN {raw} IS NULL THEN 'required value is missing' ELSE {error} END"
+        return value, error
+
+    # -- entity ids --------------------------------------------------------------------------
+    def namespace(self, entity: EntitySpec) -> str:
+        if entity.scope == "global":
+            return "global"
+        return f"{self.ctx.compartment}:{self.m.namespace}"
+
+    def when_fields(self, entity: EntitySpec) -> list[str]:
+        by_name = {e.name: e for e in self.m.entities}
+        out: list[str] = []
+        for w in entity.when:
+            out.extend(self.when_fields(by_name[w]) if w in by_name else [w])
+        return out
+
+    def entity_id(self, entity: EntitySpec) -> str:
+        parts = " || '|' || ".join(f"coalesce(CAST(c.{q('f_' + k)} AS VARCHAR), '')" for k in entity.key)
+        prefix = lit(f"{self.namespace(entity)}|{entity.kind}|")
+        cond = " AND ".join(f"c.{q('f_' + w)} IS NOT NULL" for w in self.when_fields(entity))
+        return f"CASE WHEN {cond} THEN {lit(entity.kind.lower() + '-')} || md5({prefix} || {parts}) END"
+
+    def ref(self, ref: ValueRef) -> str:
+        """SQL for a value reference over the checked table ``c``."""
+        if ref.entity is not None:
+            return f"c.{q('e_' + ref.entity)}"
+        if ref.entities:
+            return "coalesce(" + ", ".join(f"c.{q('e_' + e)}" for e in ref.entities) + ")"
+        if ref.const is not None:
+            return lit(ref.const)
+        if ref.join:
+            parts = ", ".join(f"CAST(c.{q('f_' + f)} AS VARCHAR)" for f in ref.join)
+            return f"NULLIF(concat_ws(' ', {parts}), '')"
+        assert ref.field is not None
+        if ref.facet is not None:
+            return f"c.{q('x_' + ref.field + '_' + ref.facet)}"
+        return f"c.{q('f_' + ref.field)}"
+
+
+def stage_columns(engine: Engine, stage: str) -> list[str]:
+    return [row[0] for row in engine.rows(f"SELECT column_name FROM (DESCRIBE {q(stage)})")]
+
+
+def load_tabular(
+    engine: Engine,
+    stage: str,
+    mapping: Mapping,
+    ctx: LoadContext,
+    normalise: Normaliser,
+    *,
+    rejects: list[dict[str, Any]] | None = None,
+) -> LoadResult:
+    """Check, normalise and store every row of ``stage`` through ``mapping``.
+
+    ``rejects`` are records the reader could not even split into fields (wrong column count, bad
+    encoding); they go to the quarantine as they are. Call inside the ingest transaction.
+    """
+    cols = stage_columns(engine, stage)
+    comp = _Compiler(mapping, [c for c in cols if c != "_row"], ctx)
+    result = LoadResult(events={})
+    registered: list[str] = []
+    joins: list[str] = []
+    try:
+        # 1. rich normalisers over the distinct values of each such column
+        for spec in mapping.fields.values():
+            if not spec.type.is_distinct_normalised or spec.column not in comp.columns:
+                continue
+            raw = comp.raw(spec)
+            distinct = engine.arrow(
+                f"SELECT DISTINCT {raw} AS raw FROM {q(stage)} s WHERE {raw} IS NOT NULL"
+            )
+            table = normalise(spec.type, distinct.column("raw").to_pylist(), mapping.options)
+            name = f"_norm_{spec.name}"
+            engine.register(name, table)
+            registered.append(name)
+            joins.append(f"LEFT JOIN {q(name)} ON {q(name)}.raw = {raw}")
+
+        # 2. the checked table: typed values, facets, errors, entity ids, event ids
+        select = ["s._row AS _row"]
+        errors = []
+        for spec in mapping.fields.values():
+            value, error = comp.value_and_error(spec)
+            select.append(f"{value} AS {q('f_' + spec.name)}")
+            errors.append(f"{{'field': {lit(spec.name)}, 'column': {lit(spec.column)}, 'reason': {error}}}")
+            if spec.type.is_distinct_normalised and spec.column in comp.columns:
+                n = comp.norm_table(spec)
+                for facet in _facets(spec.type):
+                    select.append(f"{n}.{q(facet)} AS {q('x_' + spec.name + '_' + facet)}")
+            elif spec.type.is_distinct_normalised:
+                for facet in _facets(spec.type):
+                    select.append(f"CAST(NULL AS VARCHAR) AS {q('x_' + spec.name + '_' + facet)}")
+            select.append(f"{comp.raw(spec)} AS {q('r_' + spec.name)}")
+        for group in mapping.require_any:
+            cond = " OR ".join(
+                "(" + " AND ".join(f"{comp.raw(mapping.fields[f])} IS NOT NULL" for f in g) + ")"
+                for g in mapping.require_any
+            )
+            need = " or ".join(" + ".join(g) for g in mapping.require_any)
+            errors.append(
+                f"{{'field': {lit(group[0])}, 'column': {lit(mapping.fields[group[0]].column)},"
+                f" 'reason': CASE WHEN NOT ({cond}) THEN {lit('needs ' + need)} END}}"
+            )
+            break
+        engine.execute(
+            f"CREATE OR REPLACE TEMP TABLE _checked0 AS SELECT {', '.join(select)},"
+            f" list_filter([{', '.join(errors)}], lambda e: e.reason IS NOT NULL) AS _errors"
+            f" FROM {q(stage)} s {' '.join(joins)}"
+        )
+        ids = [f"{comp.entity_id(e)} AS {q('e_' + e.name)}" for e in mapping.entities]
+        event_cols = []
+        for ev in mapping.events:
+            refs = dict(ev.columns)
+            parts = " || '|' || ".join(
+                f"coalesce(CAST({_ref_over(comp, refs[c])} AS VARCHAR), '')" for c in ev.id_from
+            )
+            prefix = lit(f"{ctx.compartment}|{mapping.namespace}|{ev.kind}|")
+            event_cols.append(f"md5({prefix} || {parts}) AS {q('v_' + ev.kind)}")
+        engine.execute(
+            "CREATE OR REPLACE TEMP TABLE _checked1 AS SELECT c.*"
+            + "".join(f", {x}" for x in ids + event_cols)
+            + " FROM _checked0 c"
+        )
+        # 3. events: duplicates inside the file, and conflicts with events already stored
+        dup_errors = []
+        dup_flags = []
+        existing_joins = []
+        for ev in mapping.events:
+            vid = q("v_" + ev.kind)
+            kind = event_kind(ev.kind)
+            compare = [c for c, _ in ev.columns if c in {k.name for k in kind.columns if k.required}]
+            same = " AND ".join(
+                f"x.{q(c)} IS NOT DISTINCT FROM {_cast_for(kind, c, _ref_over(comp, dict(ev.columns)[c], 'c'))}"
+                for c in compare
+            )
+            alias = q("x_" + ev.kind)
+            existing_joins.append(
+                f"LEFT JOIN (SELECT x.id, x.evidence_sha256, x.source_row, ({same}) AS same, c._row"
+                f" FROM {q(ev.kind)} x JOIN _checked1 c ON x.id = c.{vid}) {alias} ON {alias}._row = c._row"
+            )
+            first = f"min(c._row) OVER (PARTITION BY c.{vid})"
+            dup_errors.append(
+                f"{{'field': 'id', 'column': NULL, 'reason': CASE WHEN {first} <> c._row THEN"
+                f" 'same {ev.kind} id as row ' || {first} || ' of this file' WHEN {alias}.id IS NOT NULL"
+                f" AND NOT {alias}.same THEN 'conflicts with the {ev.kind} event already stored from "
+                f"evidence ' || left({alias}.evidence_sha256, 12) || ' row ' || {alias}.source_row END}}"
+            )
+            dup_flags.append(f"coalesce({alias}.same, FALSE)")
+        all_errors = "c._errors"
+        if dup_errors:
+            all_errors = f"list_concat(c._errors, list_filter([{', '.join(dup_errors)}], lambda e: e.reason IS NOT NULL))"
+        already = " OR ".join(dup_flags) if dup_flags else "FALSE"
+        engine.execute(
+            f"CREATE OR REPLACE TEMP TABLE _checked AS SELECT c.*, {all_errors} AS _all_errors,"
+            f" ({already}) AS _already FROM _checked1 c {' '.join(existing_joins)}"
+        )
+        engine.execute("ALTER TABLE _checked DROP COLUMN _errors")
+
+        # 4. quarantine the rows with any error; they store nothing
+        raw_record = "to_json({" + ", ".join(f"{lit(c)}: s.{q(c)}" for c in cols if c != "_row") + "})"
+        _quarantine_insert(
+            engine,
+            ctx,
+            f"SELECT c._row, c._all_errors, left(CAST({raw_record} AS VARCHAR), {RAW_LIMIT})"
+            f" FROM _checked c JOIN {q(stage)} s ON s._row = c._row WHERE len(c._all_errors) > 0",
+        )
+        if rejects:
+            _quarantine_rejects(engine, ctx, rejects)
+
+        counts = engine.rows(
+            "SELECT count(*), count(*) FILTER (len(_all_errors) > 0),"
+            " count(*) FILTER (len(_all_errors) = 0 AND _already) FROM _checked"
+        )[0]
+        result.rows_read = int(counts[0]) + len(rejects or [])
+        result.rows_quarantined = int(counts[1]) + len(rejects or [])
+        result.rows_duplicate = int(counts[2])
+        result.rows_stored = int(counts[0]) - int(counts[1]) - int(counts[2])
+
+        # 5. statements: one per entity, property, value and source, with the first row it came from
+        result.statements = _insert_statements(engine, comp, mapping, ctx)
+        # 6. events
+        for ev in mapping.events:
+            kind = event_kind(ev.kind)
+            target_cols = ["id"] + [c for c, _ in ev.columns]
+            exprs = [f"c.{q('v_' + ev.kind)}"] + [
+                _cast_for(kind, c, _ref_over(comp, r, "c")) for c, r in ev.columns
+            ]
+            if "amount_eur" not in target_cols and "currency" in target_cols:
+                target_cols.append("amount_eur")
+                cur = _ref_over(comp, dict(ev.columns)["currency"], "c")
+                amt = _ref_over(comp, dict(ev.columns)["amount"], "c")
+                exprs.append(f"CASE WHEN {cur} = 'EUR' THEN {amt} END")
+            target_cols += ["compartment", "evidence_sha256", "source_row", "run_id"]
+            exprs += [lit(ctx.compartment), lit(ctx.evidence_sha256), "c._row", str(ctx.run_id)]
+            engine.execute(
+                f"INSERT INTO {q(ev.kind)} ({', '.join(q(c) for c in target_cols)})"
+                f" SELECT {', '.join(exprs)} FROM _checked c"
+                " WHERE len(c._all_errors) = 0 AND NOT c._already ORDER BY c._row"
+            )
+            assert result.events is not None
+            result.events[ev.kind] = result.rows_stored
+        return result
+    finally:
+        for name in registered:
+            engine.unregister(name)
+        _drop_quietly(engine, "_checked0", "_checked1", "_checked")
+
+
+def _drop_quietly(engine: Engine, *tables: str) -> None:
+    """Drop temp tables; after a failure the transaction is aborted and the rollback drops them."""
+    for table in tables:
+        try:
+            engine.execute(f"DROP TABLE IF EXISTS {table}")
+        except Exception:  # noqa: BLE001, S110 - aborted transaction: rollback cleans up
+            pass
+
+
+def _facets(vtype: ValueType) -> tuple[str, ...]:
+    from palermo.model.mapping import FACETS
+
+    names = FACETS.get(vtype, ())
+    if vtype == ValueType.NAME:
+        return ("normalised", "translit")
+    return names
+
+
+def _ref_over(comp: _Compiler, ref: ValueRef, alias: str = "c") -> str:
+    sql = comp.ref(ref)
+    return sql if alias == "c" else sql.replace("c.", f"{alias}.")
+
+
+def _cast_for(kind: Any, column: str, expr: str) -> str:
+    sql_type = kind.column(column).sql_type
+    return f"CAST({expr} AS {sql_type})"
+
+
+def _quarantine_insert(engine: Engine, ctx: LoadContext, select_sql: str) -> None:
+    """Insert quarantine rows from a SELECT of (_row, errors list, raw text)."""
+    engine.execute(
+        "INSERT INTO quarantine SELECT"
+        " (SELECT coalesce(max(id), 0) FROM quarantine) + row_number() OVER (ORDER BY t._row),"
+        f" {ctx.run_id}, {lit(ctx.evidence_sha256)}, {lit(ctx.file_name)}, t._row,"
+        " t.errs[1].field,"
+        " array_to_string(list_transform(t.errs, lambda e: e.field || ': ' || e.reason), '; '),"
+        " to_json(t.errs), t.raw, "
+        f" {lit(ctx.compartment)}, 'open', NULL"
+        f" FROM ({select_sql}) AS t(_row, errs, raw)"
+    )
+
+
+def _quarantine_rejects(engine: Engine, ctx: LoadContext, rejects: list[dict[str, Any]]) -> None:
+    table = pa.table(
+        {
+            "_row": pa.array([r["row"] for r in rejects], pa.int64()),
+            "field": pa.array([r.get("field") for r in rejects], pa.string()),
+            "reason": pa.array([r["reason"] for r in rejects], pa.string()),
+            "raw": pa.array([(r.get("raw") or "")[:RAW_LIMIT] for r in rejects], pa.string()),
+        }
+    )
+    engine.register("_rejects", table)
+    try:
+        _quarantine_insert(
+            engine,
+            ctx,
+            "SELECT _row, [{'field': coalesce(field, '(record)'), 'column': field, 'reason': reason}],"
+            " raw FROM _rejects",
+        )
+    finally:
+        engine.unregister("_rejects")
+
+
+def _insert_statements(engine: Engine, comp: _Compiler, mapping: Mapping, ctx: LoadContext) -> int:
+    parts = []
+    for entity in mapping.entities:
+        eid = f"c.{q('e_' + entity.name)}"
+        parts.append(
+            f"SELECT {eid} AS entity_id, {lit(entity.kind)} AS schema, 'id' AS prop, {eid} AS value,"
+            " CAST(NULL AS VARCHAR) AS original, CAST(NULL AS VARCHAR) AS normalised,"
+            f" CAST(NULL AS VARCHAR) AS translit, c._row FROM _checked c"
+            f" WHERE len(c._all_errors) = 0 AND {eid} IS NOT NULL"
+        )
+        for prop, ref in entity.properties:
+            value = comp.ref(ref)
+            normalised = translit = original = "CAST(NULL AS VARCHAR)"
+            if ref.field and not ref.facet:
+                spec = mapping.fields[ref.field]
+                original = f"c.{q('r_' + ref.field)}"
+                if spec.type == ValueType.NAME:
+                    normalised = f"c.{q('x_' + ref.field + '_normalised')}"
+                    translit = f"c.{q('x_' + ref.field + '_translit')}"
+            value_sql = f"CAST({value} AS VARCHAR)"
+            if ref.field and mapping.fields[ref.field].type == ValueType.DATETIME and not ref.facet:
+                value_sql = f"strftime({value}, '%Y-%m-%dT%H:%M:%SZ')"
+            parts.append(
+                f"SELECT {eid}, {lit(entity.kind)}, {lit(prop)}, {value_sql}, {original},"
+                f" {normalised}, {translit}, c._row FROM _checked c"
+                f" WHERE len(c._all_errors) = 0 AND {eid} IS NOT NULL AND {value} IS NOT NULL"
+            )
+    if not parts:
+        return 0
+    return _store_statement_rows(engine, " UNION ALL ".join(parts), ctx)
+
+
+def _store_statement_rows(engine: Engine, rows_sql: str, ctx: LoadContext) -> int:
+    """Group statement rows (entity_id, schema, prop, value, original, normalised, translit, _row)
+    to one statement per entity, property, value and source, and insert the new ones."""
+    sid = (
+        "md5(entity_id || '|' || prop || '|' || value || '|' "
+        f"|| {lit(ctx.compartment)} || '|' || {lit(ctx.evidence_sha256)})"
+    )
+    engine.execute(
+        "CREATE OR REPLACE TEMP TABLE _new_statements AS"
+        f" SELECT {sid} AS id, entity_id, any_value(schema) AS schema, prop, value,"
+        " arg_min(original, _row) AS original, arg_min(normalised, _row) AS normalised,"
+        " arg_min(translit, _row) AS translit, min(_row) AS source_row"
+        f" FROM ({rows_sql}) AS r(entity_id, schema, prop, value, original, normalised, translit, _row)"
+        " GROUP BY entity_id, prop, value"
+    )
+    try:
+        engine.execute(
+            "INSERT INTO statements SELECT n.id, n.entity_id, n.schema, n.prop, n.value, n.original,"
+            f" n.normalised, n.translit, {lit(ctx.compartment)}, {lit(ctx.evidence_sha256)},"
+            f" n.source_row, {ctx.run_id}, 1.0 FROM _new_statements n"
+            " ANTI JOIN statements s ON s.id = n.id ORDER BY n.entity_id, n.prop, n.value"
+        )
+        return int(engine.rows("SELECT count(*) FROM _new_statements")[0][0])
+    finally:
+        _drop_quietly(engine, "_new_statements")
+
+
+def insert_statement_rows(engine: Engine, table: pa.Table, ctx: LoadContext) -> int:
+    """Insert prepared statement rows (entity_id, schema, prop, value, original, normalised,
+    translit, source_row), for readers that build entities themselves (FtM)."""
+    engine.register("_prepared_statements", table)
+    try:
+        return _store_statement_rows(
+            engine,
+            "SELECT entity_id, schema, prop, value, original, normalised, translit, source_row"
+            " FROM _prepared_statements",
+            ctx,
+        )
+    finally:
+        engine.unregister("_prepared_statements")
+
+
+def quarantine_records(engine: Engine, ctx: LoadContext, records: list[dict[str, Any]]) -> None:
+    """Quarantine records a reader rejected (row, field, reason, raw)."""
+    if records:
+        _quarantine_rejects(engine, ctx, records)
