@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
@@ -11,11 +11,24 @@ if TYPE_CHECKING:
     from palermo.api_python import Workspace
 
 
-def open(path: str | Path, *, create: bool = False, actor: str | None = None) -> Workspace:  # noqa: A001
-    """Open the workspace at ``path`` (``create=True`` makes it if missing) for notebook use."""
+def open(  # noqa: A001
+    path: str | Path,
+    *,
+    create: bool = False,
+    actor: str | None = None,
+    compartments: set[str] | None = None,
+    read_only: bool = False,
+    **engine: Any,
+) -> Workspace:
+    """Open the workspace at ``path`` for notebook use.
+
+    ``create=True`` makes it if missing; ``compartments`` limits every read to those compartments
+    (``None``: all, the workspace owner); ``read_only`` opens without taking the write lock."""
     from palermo.api_python import Workspace
 
-    return Workspace.open(path, create=create, actor=actor)
+    return Workspace.open(
+        path, create=create, actor=actor, compartments=compartments, read_only=read_only, **engine
+    )
 
 
 def init(path: str | Path, *, actor: str | None = None) -> Workspace:

@@ -9,7 +9,13 @@ from typing import Any
 
 from palermo.export import ExportReport, export_ftm
 from palermo.ingest.mapping import Mapping, load_mapping, parse_columns_option
-from palermo.ingest.pipeline import IngestOptions, IngestReport, Progress, ingest_file, retry_quarantine
+from palermo.ingest.pipeline import (
+    IngestOptions,
+    IngestReport,
+    Progress,
+    ingest_file,
+    retry_quarantine,
+)
 from palermo.store import audit, reads
 from palermo.store.access import Scope
 from palermo.store.workspace import Store
@@ -86,7 +92,9 @@ class Workspace:
     def status(self) -> dict[str, Any]:
         return reads.status(self.store)
 
-    def quarantine(self, *, status: str | None = "open", run_id: int | None = None) -> list[dict[str, Any]]:
+    def quarantine(
+        self, *, status: str | None = "open", run_id: int | None = None
+    ) -> list[dict[str, Any]]:
         return reads.quarantine(self.store, status=status, run_id=run_id)
 
     def retry_quarantine(
@@ -104,7 +112,9 @@ class Workspace:
                 if len(origins) != 1:
                     from palermo.errors import MappingError
 
-                    raise MappingError("--columns needs --mapping when several mappings are retried")
+                    raise MappingError(
+                        "--columns needs --mapping when several mappings are retried"
+                    )
                 m = load_mapping(origins[0].removeprefix("builtin:"))
             m = m.with_columns(parse_columns_option(columns))
         return retry_quarantine(self.store, run_id=run_id, mapping_override=m, progress=progress)

@@ -33,7 +33,9 @@ app = typer.Typer(
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
-quarantine_app = typer.Typer(help="List and retry rows that failed validation.", no_args_is_help=True)
+quarantine_app = typer.Typer(
+    help="List and retry rows that failed validation.", no_args_is_help=True
+)
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(audit_app, name="audit")
@@ -217,13 +219,17 @@ def status(workspace: WorkspaceOpt = DEFAULT_WS, json_out: JsonOpt = False) -> N
         out.print(table)
     for name, c in sorted(data["compartments"].items()):
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(c["entities"].items()))
-        out.print(f"  compartment {name}: {kinds or 'no entities'}; {c.get('payments', 0)} payments, {c.get('calls', 0)} calls")
+        out.print(
+            f"  compartment {name}: {kinds or 'no entities'}; {c.get('payments', 0)} payments, {c.get('calls', 0)} calls"
+        )
 
 
 @quarantine_app.command("list")
 def quarantine_list(
     run: Annotated[int | None, typer.Option(help="Only rows of this ingest run.")] = None,
-    all_rows: Annotated[bool, typer.Option("--all", help="Include resolved and superseded rows.")] = False,
+    all_rows: Annotated[
+        bool, typer.Option("--all", help="Include resolved and superseded rows.")
+    ] = False,
     workspace: WorkspaceOpt = DEFAULT_WS,
     json_out: JsonOpt = False,
 ) -> None:
@@ -243,7 +249,9 @@ def quarantine_list(
         raw = (r["raw"] or "").replace("\n", "\\n")
         raw = raw[:160] + ("..." if len(raw) > 160 else "")
         flag = "" if r["status"] == "open" else f" [{r['status']}]"
-        out.print(f"{r['file']} row {r['row']} field {r['field']}: {r['reason']}{flag}", markup=False)
+        out.print(
+            f"{r['file']} row {r['row']} field {r['field']}: {r['reason']}{flag}", markup=False
+        )
         out.print(f"    raw: {raw}", markup=False)
 
 
@@ -251,7 +259,8 @@ def quarantine_list(
 def quarantine_retry(
     run: Annotated[int | None, typer.Option(help="Only rows of this ingest run.")] = None,
     mapping: Annotated[
-        str | None, typer.Option("--mapping", "-m", help="Use this mapping instead of the original.")
+        str | None,
+        typer.Option("--mapping", "-m", help="Use this mapping instead of the original."),
     ] = None,
     columns: Annotated[str | None, typer.Option(help="field=COLUMN,... overrides.")] = None,
     allow_partial: Annotated[bool, typer.Option("--allow-partial")] = False,
@@ -282,7 +291,9 @@ def quarantine_retry(
 @app.command()
 def export(
     format: Annotated[str, typer.Option("--format", "-f", help="Export format: ftm.")] = "ftm",
-    output: Annotated[Path | None, typer.Option("--out", "-o", help="File (default stdout).")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--out", "-o", help="File (default stdout).")
+    ] = None,
     workspace: WorkspaceOpt = DEFAULT_WS,
 ) -> None:
     """Export the workspace's entities (FollowTheMoney JSON lines). Audited.
@@ -299,7 +310,11 @@ def export(
                 report = ws.export_ftm(fh, str(output.resolve()))
     err.print(
         f"exported {report.entities} entities, {report.payments} payments, {report.calls} calls"
-        + (f"; {len(report.skipped)} skipped (first: {report.skipped[0]})" if report.skipped else ""),
+        + (
+            f"; {len(report.skipped)} skipped (first: {report.skipped[0]})"
+            if report.skipped
+            else ""
+        ),
         markup=False,
     )
 

@@ -114,7 +114,9 @@ def export_ftm(store: Store, out: TextIO, destination: str) -> ExportReport:
                 "payments": report.payments,
                 "calls": report.calls,
                 "skipped": len(report.skipped),
-                "compartments": sorted(store.scope.compartments) if store.scope.compartments else "all",
+                "compartments": sorted(store.scope.compartments)
+                if store.scope.compartments
+                else "all",
             },
         )
     return report

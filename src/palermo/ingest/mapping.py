@@ -65,7 +65,9 @@ def load_mapping(name_or_path: str) -> Mapping:
         origin = str(path.resolve())
     else:
         known = ", ".join(builtin_names())
-        raise MappingError(f"no built-in mapping {name_or_path!r} (built-in: {known}); or give a .yml path")
+        raise MappingError(
+            f"no built-in mapping {name_or_path!r} (built-in: {known}); or give a .yml path"
+        )
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -121,7 +123,9 @@ def parse_mapping(data: Any, origin: str) -> Mapping:
                 f"mapping {name}: field {fname}: unknown type {spec.get('type')!r} "
                 f"(known: {', '.join(t.value for t in ValueType)})"
             ) from None
-        fields[fname] = FieldSpec(fname, str(spec.get("column", fname)), vtype, bool(spec.get("required")))
+        fields[fname] = FieldSpec(
+            fname, str(spec.get("column", fname)), vtype, bool(spec.get("required"))
+        )
 
     def check_field(fname: str, where: str) -> None:
         if fname not in fields:
@@ -134,7 +138,9 @@ def parse_mapping(data: Any, origin: str) -> Mapping:
             assert ref.field is not None
             allowed = FACETS.get(fields[ref.field].type, ())
             if ref.facet not in allowed:
-                raise MappingError(f"mapping {name}: {where}: type {fields[ref.field].type} has no facet {ref.facet!r}")
+                raise MappingError(
+                    f"mapping {name}: {where}: type {fields[ref.field].type} has no facet {ref.facet!r}"
+                )
         for ent in (ref.entity, *ref.entities):
             if ent is not None and ent not in entity_names:
                 raise MappingError(f"mapping {name}: {where}: unknown entity {ent!r}")
@@ -147,7 +153,9 @@ def parse_mapping(data: Any, origin: str) -> Mapping:
         ftm_schema(kind)
         key = tuple(spec.get("key") or ())
         if not key:
-            raise MappingError(f"mapping {name}: entity {ename} needs a key (fields that identify it)")
+            raise MappingError(
+                f"mapping {name}: entity {ename} needs a key (fields that identify it)"
+            )
         for k in key:
             check_field(k, f"entity {ename} key")
         scope = spec.get("scope", "source")
@@ -182,8 +190,10 @@ def parse_mapping(data: Any, origin: str) -> Mapping:
         if missing:
             raise MappingError(f"mapping {name}: event {kname} needs columns {', '.join(missing)}")
         if not id_from:
-            id_from = ("source_id",) if "source_id" in mapped else tuple(
-                c.name for c in kind.columns if c.required
+            id_from = (
+                ("source_id",)
+                if "source_id" in mapped
+                else tuple(c.name for c in kind.columns if c.required)
             )
         events.append(EventSpec(kname, tuple(cols), id_from))
 

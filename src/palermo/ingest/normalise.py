@@ -77,7 +77,9 @@ def _phone(raw: str, options: dict[str, Any]) -> Normalised:
         return Normalised(None, f"not a possible phone number: {raw!r}")
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     region_code = phonenumbers.region_code_for_number(number)
-    return Normalised(e164, None, {"country": region_code if region_code not in (None, "ZZ") else None})
+    return Normalised(
+        e164, None, {"country": region_code if region_code not in (None, "ZZ") else None}
+    )
 
 
 def _looks_like_iban(compact: str) -> bool:

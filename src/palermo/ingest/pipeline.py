@@ -89,11 +89,15 @@ def _next_run_id(store: Store) -> int:
 def check_columns(mapping: Mapping, columns: list[str], name: str) -> None:
     """A file missing a required column, or every alternative of ``require_any``, is refused."""
     present = set(columns)
-    missing = [f"{s.column}" for s in mapping.fields.values() if s.required and s.column not in present]
+    missing = [
+        f"{s.column}" for s in mapping.fields.values() if s.required and s.column not in present
+    ]
     if mapping.require_any and not any(
         all(mapping.fields[f].column in present for f in group) for group in mapping.require_any
     ):
-        missing.append(" or ".join("+".join(mapping.fields[f].column for f in g) for g in mapping.require_any))
+        missing.append(
+            " or ".join("+".join(mapping.fields[f].column for f in g) for g in mapping.require_any)
+        )
     if missing:
         shown = ", ".join(columns[:12]) + (" ..." if len(columns) > 12 else "")
         hint = ""
@@ -105,11 +109,18 @@ def check_columns(mapping: Mapping, columns: list[str], name: str) -> None:
         )
 
 
-def stage(store: Store, mapping: Mapping, path: Path, name: str, opts: IngestOptions) -> readers.Staged:
+def stage(
+    store: Store, mapping: Mapping, path: Path, name: str, opts: IngestOptions
+) -> readers.Staged:
     fmt = _format_for(mapping, name)
     if fmt == "csv":
         return readers.stage_csv(
-            store.engine, path, name, store.tmp_dir, delimiter=opts.delimiter, encoding=opts.encoding
+            store.engine,
+            path,
+            name,
+            store.tmp_dir,
+            delimiter=opts.delimiter,
+            encoding=opts.encoding,
         )
     if fmt == "xlsx":
         return readers.stage_xlsx(store.engine, path, name, sheet=opts.sheet)
@@ -205,7 +216,9 @@ def _ingest_in_transaction(
             wanted = set(only_rows)
             rejects = [r for r in rejects if r["row"] in wanted]
         say(f"checking and storing {path.name}")
-        result = load_tabular(store.engine, readers.STAGE, mapping, ctx, _normaliser, rejects=rejects)
+        result = load_tabular(
+            store.engine, readers.STAGE, mapping, ctx, _normaliser, rejects=rejects
+        )
         details = staged.details
         store.engine.execute(f"DROP TABLE IF EXISTS {readers.STAGE}")
     store.engine.execute(
@@ -270,7 +283,17 @@ def _load_ftm(
 
     wanted = set(only_rows) if only_rows is not None else None
     cols: dict[str, list[Any]] = {
-        k: [] for k in ("entity_id", "schema", "prop", "value", "original", "normalised", "translit", "source_row")
+        k: []
+        for k in (
+            "entity_id",
+            "schema",
+            "prop",
+            "value",
+            "original",
+            "normalised",
+            "translit",
+            "source_row",
+        )
     }
     payments: list[dict[str, Any]] = []
     rejects: list[dict[str, Any]] = []
@@ -327,15 +350,24 @@ def _load_ftm(
             continue
         stored += 1
         eid = str(data["id"])
-        for prop_name, value, original, normalised, translit in [("id", eid, None, None, None), *rows]:
-            for key, val in zip(cols, (eid, schema.name, prop_name, value, original, normalised, translit, number), strict=True):
+        for prop_name, value, original, normalised, translit in [
+            ("id", eid, None, None, None),
+            *rows,
+        ]:
+            for key, val in zip(
+                cols,
+                (eid, schema.name, prop_name, value, original, normalised, translit, number),
+                strict=True,
+            ):
                 cols[key].append(val)
         if schema.name == "Payment":
             payments.append({"row": number, "id": eid, "props": props})
     table = pa.table(
         {k: pa.array(v, pa.int64() if k == "source_row" else pa.string()) for k, v in cols.items()}
     )
-    result = LoadResult(rows_read=read, rows_stored=stored, rows_quarantined=len(rejects), events={})
+    result = LoadResult(
+        rows_read=read, rows_stored=stored, rows_quarantined=len(rejects), events={}
+    )
     result.statements = insert_statement_rows(store.engine, table, ctx)
     quarantine_records(store.engine, ctx, rejects)
     result.events = {"payments": _store_ftm_payments(store, payments, ctx)}
@@ -430,7 +462,14 @@ def retry_quarantine(
         try:
             with store.engine.transaction():
                 report = _ingest_in_transaction(
-                    store, Path(original_name), received, mapping, opts, say, kind="retry", only_rows=rows
+                    store,
+                    Path(original_name),
+                    received,
+                    mapping,
+                    opts,
+                    say,
+                    kind="retry",
+                    only_rows=rows,
                 )
                 store.engine.execute(
                     "UPDATE quarantine SET status = CASE WHEN source_row IN (SELECT source_row FROM"

@@ -69,12 +69,17 @@ def _transcode(path: Path, encoding: str, tmp_dir: Path, name: str) -> Path:
     original bytes); DuckDB reads UTF-8 only without extensions, which are never downloaded."""
     out = tmp_dir / f"{path.name}.utf8"
     try:
-        with open(path, encoding=encoding, newline="") as src, open(out, "w", encoding="utf-8", newline="") as dst:
+        with (
+            open(path, encoding=encoding, newline="") as src,
+            open(out, "w", encoding="utf-8", newline="") as dst,
+        ):
             while chunk := src.read(1 << 20):
                 dst.write(chunk.removeprefix("\ufeff") if dst.tell() == 0 else chunk)
     except UnicodeDecodeError as exc:
         out.unlink(missing_ok=True)
-        raise SourceError(f"{name}: not valid {encoding}: {exc.reason} at byte {exc.start}") from None
+        raise SourceError(
+            f"{name}: not valid {encoding}: {exc.reason} at byte {exc.start}"
+        ) from None
     return out
 
 
@@ -192,7 +197,9 @@ def _sql_str(value: str) -> str:
 
 
 # -- staging rows built in Python (XLSX, goAML) ---------------------------------------------------
-def _stage_batches(engine: Engine, columns: list[str], rows: Iterator[tuple[int, dict[str, str | None]]]) -> int:
+def _stage_batches(
+    engine: Engine, columns: list[str], rows: Iterator[tuple[int, dict[str, str | None]]]
+) -> int:
     cols_sql = ", ".join(f"{q(c)} VARCHAR" for c in columns)
     engine.execute(f"CREATE OR REPLACE TEMP TABLE {STAGE} (_row BIGINT, {cols_sql})")
     count = 0
@@ -240,11 +247,15 @@ def stage_xlsx(engine: Engine, path: Path, name: str, *, sheet: str | None = Non
         # a file object: openpyxl checks the file name's extension, and evidence copies have none
         book = load_workbook(open(path, "rb"), read_only=True, data_only=True)  # noqa: SIM115
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise SourceError(f"{name}: not a readable XLSX workbook ({type(exc).__name__}: {exc})") from None
+        raise SourceError(
+            f"{name}: not a readable XLSX workbook ({type(exc).__name__}: {exc})"
+        ) from None
     try:
         ws = book[sheet] if sheet else book.worksheets[0]
     except KeyError:
-        raise SourceError(f"{name}: no sheet {sheet!r} (sheets: {', '.join(book.sheetnames)})") from None
+        raise SourceError(
+            f"{name}: no sheet {sheet!r} (sheets: {', '.join(book.sheetnames)})"
+        ) from None
     rows = ws.iter_rows(values_only=True)
     try:
         header_row = next(rows)
@@ -288,7 +299,7 @@ def _person(prefix: str, person: Any, out: dict[str, str | None]) -> None:
     out[f"{prefix}_nationality"] = _text(person, "nationality1")
     number = _text(person, "phones/phone/tph_number")
     cc = _text(person, "phones/phone/tph_country_prefix")
-    out[f"{prefix}_phone"] = (f"+{cc.lstrip('+')} {number}" if cc and number else number)
+    out[f"{prefix}_phone"] = f"+{cc.lstrip('+')} {number}" if cc and number else number
     out[f"{prefix}_email"] = _text(person, "email")
     out[f"{prefix}_address"] = _text(person, "addresses/address/address")
     out[f"{prefix}_city"] = _text(person, "addresses/address/city")
@@ -369,7 +380,13 @@ def stage_goaml(engine: Engine, path: Path, name: str) -> Staged:
         seen_report = False
         for _, el in context:
             tag = etree.QName(el).localname if isinstance(el.tag, str) else ""
-            if tag in ("rentity_id", "report_code", "entity_reference", "fiu_ref_number", "currency_code_local"):
+            if tag in (
+                "rentity_id",
+                "report_code",
+                "entity_reference",
+                "fiu_ref_number",
+                "currency_code_local",
+            ):
                 parent = el.getparent()
                 if parent is not None and etree.QName(parent).localname == "report":
                     report[tag] = (el.text or "").strip() or None

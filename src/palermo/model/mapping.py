@@ -99,7 +99,9 @@ class Mapping:
         for name, column in overrides.items():
             if name not in fields:
                 known = ", ".join(fields) or "none"
-                raise MappingError(f"--columns: mapping {self.name!r} has no field {name!r} ({known})")
+                raise MappingError(
+                    f"--columns: mapping {self.name!r} has no field {name!r} ({known})"
+                )
             spec = fields[name]
             fields[name] = FieldSpec(spec.name, column, spec.type, spec.required)
         return Mapping(
@@ -114,5 +116,3 @@ class Mapping:
             self.options,
             self.origin,
         )
-
-

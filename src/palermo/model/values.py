@@ -21,7 +21,9 @@ class ValueType(StrEnum):
     INTEGER = "integer"  # non-negative integer (durations, counts)
     NUMBER = "number"  # decimal number (shares, percentages)
     GENDER = "gender"  # male / female / other
-    IDENTIFIER = "identifier"  # an id number / passport number / registration number, kept as written
+    IDENTIFIER = (
+        "identifier"  # an id number / passport number / registration number, kept as written
+    )
 
     @property
     def is_distinct_normalised(self) -> bool:

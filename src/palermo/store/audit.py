@@ -14,11 +14,16 @@ from palermo.store.engine import Engine
 GENESIS = "0" * 64
 
 
-def _canonical(
-    seq: int, at: str, actor: str, action: str, target: str | None, details: Any
-) -> str:
+def _canonical(seq: int, at: str, actor: str, action: str, target: str | None, details: Any) -> str:
     return json.dumps(
-        {"seq": seq, "at": at, "actor": actor, "action": action, "target": target, "details": details},
+        {
+            "seq": seq,
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "target": target,
+            "details": details,
+        },
         sort_keys=True,
         separators=(",", ":"),
         default=str,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -92,10 +93,8 @@ class DuckDBEngine:
     def unregister(self, name: str) -> None:
         # After a failed statement the transaction is aborted and even cleanup fails; the
         # rollback that follows discards the registration anyway.
-        try:
+        with contextlib.suppress(duckdb.Error):
             self.conn.unregister(name)
-        except duckdb.Error:
-            pass
 
     def progress(self) -> float:
         """Progress of the running query in percent (-1 when unknown); safe from another thread."""

@@ -9,6 +9,7 @@ quarantine with every reason it failed.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -101,7 +102,9 @@ class _Compiler:
                 f" THEN 'starts like a spreadsheet formula (CSV injection): ' || {shown} END"
             )
         elif t == ValueType.DATETIME:
-            fmts = ", ".join(lit(f) for f in self.m.options.get("datetime_formats", DATETIME_FORMATS))
+            fmts = ", ".join(
+                lit(f) for f in self.m.options.get("datetime_formats", DATETIME_FORMATS)
+            )
             value = (
                 f"COALESCE(TRY_CAST({raw} AS TIMESTAMPTZ),"
                 f" TRY_CAST(try_strptime({raw}, [{fmts}]) AS TIMESTAMPTZ))"
@@ -110,9 +113,7 @@ class _Compiler:
             error = f"CASE WHEN {raw} IS NOT NULL AND {value} IS NULL THEN 'not a valid date and time: ' || {shown} END"
         elif t == ValueType.DATE:
             fmts = ", ".join(lit(f) for f in self.m.options.get("date_formats", DATE_FORMATS))
-            value = (
-                f"COALESCE(TRY_CAST({raw} AS DATE), TRY_CAST(try_strptime({raw}, [{fmts}]) AS DATE))"
-            )
+            value = f"COALESCE(TRY_CAST({raw} AS DATE), TRY_CAST(try_strptime({raw}, [{fmts}]) AS DATE))"
             value = f"(CASE WHEN year({value}) BETWEEN 1800 AND 2100 THEN {value} END)"
             error = f"CASE WHEN {raw} IS NOT NULL AND {value} IS NULL THEN 'not a valid date: ' || {shown} END"
         elif t == ValueType.AMOUNT:
@@ -155,7 +156,9 @@ class _Compiler:
         return out
 
     def entity_id(self, entity: EntitySpec) -> str:
-        parts = " || '|' || ".join(f"coalesce(CAST(c.{q('f_' + k)} AS VARCHAR), '')" for k in entity.key)
+        parts = " || '|' || ".join(
+            f"coalesce(CAST(c.{q('f_' + k)} AS VARCHAR), '')" for k in entity.key
+        )
         prefix = lit(f"{self.namespace(entity)}|{entity.kind}|")
         cond = " AND ".join(f"c.{q('f_' + w)} IS NOT NULL" for w in self.when_fields(entity))
         return f"CASE WHEN {cond} THEN {lit(entity.kind.lower() + '-')} || md5({prefix} || {parts}) END"
@@ -221,7 +224,9 @@ def load_tabular(
         for spec in mapping.fields.values():
             value, error = comp.value_and_error(spec)
             select.append(f"{value} AS {q('f_' + spec.name)}")
-            errors.append(f"{{'field': {lit(spec.name)}, 'column': {lit(spec.column)}, 'reason': {error}}}")
+            errors.append(
+                f"{{'field': {lit(spec.name)}, 'column': {lit(spec.column)}, 'reason': {error}}}"
+            )
             if spec.type.is_distinct_normalised and spec.column in comp.columns:
                 n = comp.norm_table(spec)
                 for facet in _facets(spec.type):
@@ -267,7 +272,9 @@ def load_tabular(
         for ev in mapping.events:
             vid = q("v_" + ev.kind)
             kind = event_kind(ev.kind)
-            compare = [c for c, _ in ev.columns if c in {k.name for k in kind.columns if k.required}]
+            compare = [
+                c for c, _ in ev.columns if c in {k.name for k in kind.columns if k.required}
+            ]
             same = " AND ".join(
                 f"x.{q(c)} IS NOT DISTINCT FROM {_cast_for(kind, c, _ref_over(comp, dict(ev.columns)[c], 'c'))}"
                 for c in compare
@@ -296,7 +303,9 @@ def load_tabular(
         engine.execute("ALTER TABLE _checked DROP COLUMN _errors")
 
         # 4. quarantine the rows with any error; they store nothing
-        raw_record = "to_json({" + ", ".join(f"{lit(c)}: s.{q(c)}" for c in cols if c != "_row") + "})"
+        raw_record = (
+            "to_json({" + ", ".join(f"{lit(c)}: s.{q(c)}" for c in cols if c != "_row") + "})"
+        )
         _quarantine_insert(
             engine,
             ctx,
@@ -348,10 +357,8 @@ def load_tabular(
 def _drop_quietly(engine: Engine, *tables: str) -> None:
     """Drop temp tables; after a failure the transaction is aborted and the rollback drops them."""
     for table in tables:
-        try:
+        with contextlib.suppress(Exception):
             engine.execute(f"DROP TABLE IF EXISTS {table}")
-        except Exception:  # noqa: BLE001, S110 - aborted transaction: rollback cleans up
-            pass
 
 
 def _facets(vtype: ValueType) -> tuple[str, ...]:

@@ -61,10 +61,15 @@ def status(store: Store) -> dict[str, Any]:
     totals = {
         "evidence_files": len({s["sha256"] for s in sources}),
         "entities": store.engine.rows(
-            f"SELECT count(DISTINCT entity_id) FROM statements WHERE prop = 'id' AND {scond}", sparams
+            f"SELECT count(DISTINCT entity_id) FROM statements WHERE prop = 'id' AND {scond}",
+            sparams,
         )[0][0],
-        "statements": store.engine.rows(f"SELECT count(*) FROM statements WHERE {scond}", sparams)[0][0],
-        "payments": store.engine.rows(f"SELECT count(*) FROM payments WHERE {scond}", sparams)[0][0],
+        "statements": store.engine.rows(f"SELECT count(*) FROM statements WHERE {scond}", sparams)[
+            0
+        ][0],
+        "payments": store.engine.rows(f"SELECT count(*) FROM payments WHERE {scond}", sparams)[0][
+            0
+        ],
         "calls": store.engine.rows(f"SELECT count(*) FROM calls WHERE {scond}", sparams)[0][0],
         "quarantine_open": store.engine.rows(
             f"SELECT count(*) FROM quarantine WHERE status = 'open' AND {scond}", sparams
@@ -80,8 +85,11 @@ def status(store: Store) -> dict[str, Any]:
     }
 
 
-def quarantine(store: Store, *, status: str | None = "open", run_id: int | None = None) -> list[dict[str, Any]]:
-    cond, params = store.scope.sql_filter("compartment")
+def quarantine(
+    store: Store, *, status: str | None = "open", run_id: int | None = None
+) -> list[dict[str, Any]]:
+    cond, filter_params = store.scope.sql_filter("compartment")
+    params: list[Any] = list(filter_params)
     sql = (
         "SELECT id, run_id, file_name, evidence_sha256, source_row, field, reason, errors, raw,"
         f" compartment, status, closed_by_run FROM quarantine WHERE {cond}"
@@ -138,13 +146,16 @@ def events(store: Store, table: str, batch_size: int = 100_000) -> Iterator[dict
     if table not in ("payments", "calls"):
         raise ValueError(table)
     cond, params = store.scope.sql_filter("compartment")
-    for batch in store.engine.batches(f"SELECT * FROM {table} WHERE {cond} ORDER BY id", params, batch_size):
+    for batch in store.engine.batches(
+        f"SELECT * FROM {table} WHERE {cond} ORDER BY id", params, batch_size
+    ):
         yield from batch.to_pylist()
 
 
 def open_quarantine_mappings(store: Store, run_id: int | None = None) -> list[str]:
     """The mappings (origins) of the runs that still have open quarantined rows."""
-    cond, params = store.scope.sql_filter("q.compartment")
+    cond, filter_params = store.scope.sql_filter("q.compartment")
+    params: list[Any] = list(filter_params)
     sql = (
         "SELECT DISTINCT r.mapping_origin FROM quarantine q JOIN ingest_runs r USING (run_id)"
         f" WHERE q.status = 'open' AND {cond}"

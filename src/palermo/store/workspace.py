@@ -68,7 +68,9 @@ class Store:
         return store
 
     @classmethod
-    def open(cls, root: Path, scope: Scope, *, read_only: bool = False, **engine_options: Any) -> Store:
+    def open(
+        cls, root: Path, scope: Scope, *, read_only: bool = False, **engine_options: Any
+    ) -> Store:
         root = Path(root)
         if not (root / DB_NAME).exists():
             raise WorkspaceNotFound(
