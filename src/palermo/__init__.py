@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from palermo.api_python import Workspace
 
 
-def open(  # noqa: A001
+def open(
     path: str | Path,
     *,
     create: bool = False,
