@@ -15,6 +15,9 @@ import pyarrow as pa
 from palermo.errors import PalermoError, WorkspaceLocked
 
 
+DEFAULT_MEMORY = "1GB"
+
+
 class StoreQueryError(PalermoError):
     """A statement failed inside the store; carries the SQL for the log."""
 
@@ -31,9 +34,8 @@ class DuckDBEngine:
         memory_limit: str | None = None,
         threads: int | None = None,
     ) -> None:
-        config: dict[str, Any] = {"TimeZone": "UTC"}
-        if memory_limit:
-            config["memory_limit"] = memory_limit
+        # A bounded engine: large ingests spill to the workspace's tmp/ instead of growing RSS.
+        config: dict[str, Any] = {"TimeZone": "UTC", "memory_limit": memory_limit or DEFAULT_MEMORY}
         if threads:
             config["threads"] = threads
         if temp_dir is not None and not read_only:
