@@ -94,20 +94,11 @@ def test_export_unknown_format_fails(ws_path, tmp_path, capsys):
     assert "unknown format" in capsys.readouterr().err
 
 
-USAGE_ERROR_BUG = (
-    "BUG: cli.py main() catches click.ClickException/click.exceptions.Abort from the standalone"
-    " click package, but typer 0.29 raises its vendored typer._click exceptions, so usage errors"
-    " fall through to the generic handler: 'palermo: internal error: ...' and exit 70, not 2"
-)
-
-
-@pytest.mark.xfail(reason=USAGE_ERROR_BUG, strict=True)
 def test_unknown_option_is_a_usage_error(capsys):
     assert main(["ingest", "--bogus"]) == 2
     assert "internal error" not in capsys.readouterr().err
 
 
-@pytest.mark.xfail(reason=USAGE_ERROR_BUG, strict=True)
 def test_export_unknown_format_is_a_usage_error(ws_path, tmp_path, capsys):
     rc = main(["export", "--format", "csv", "--out", str(tmp_path / "x"), "-w", str(ws_path)])
     assert rc == 2

@@ -25,6 +25,13 @@ from palermo.api_python import Workspace
 from palermo.errors import PalermoError, PartialIngest
 from palermo.ingest.mapping import builtin_names, load_mapping
 
+try:  # typer >= 0.26 bundles its own copy of click, whose exceptions are not click's
+    from typer._click.exceptions import ClickException as _BundledClickException
+except ImportError:  # pragma: no cover - older typer uses the click package
+    _BundledClickException = click.ClickException
+USAGE_ERRORS = (click.ClickException, _BundledClickException)
+ABORTS = (click.exceptions.Abort, typer.Abort)
+
 app = typer.Typer(
     name="palermo",
     help="Palermo: one investigation workspace for every source, with provenance for every value.",
@@ -380,12 +387,12 @@ def main(argv: list[str] | None = None) -> int:
     except PalermoError as exc:
         err.print(f"palermo: error: {exc}", markup=False)
         return exc.exit_code
-    except click.exceptions.Abort:
+    except ABORTS:
         err.print("palermo: aborted", markup=False)
         return 130
-    except click.ClickException as exc:
+    except USAGE_ERRORS as exc:
         exc.show()
-        return exc.exit_code
+        return int(exc.exit_code)
     except KeyboardInterrupt:
         err.print("palermo: interrupted; the workspace is unchanged by the unfinished step")
         return 130

@@ -261,11 +261,6 @@ def test_formula_injection_in_reference_is_quarantined(ws, write_payments):
     assert stored_ids(ws) == ["TX2"]
 
 
-@pytest.mark.xfail(
-    reason="BUG: loader.py _Compiler.value_and_error checks formulas (^[=@]...) only for text and"
-    " identifier fields; name fields such as from_name go through the name normaliser unchecked",
-    strict=True,
-)
 def test_formula_injection_in_name_is_quarantined(ws, write_payments):
     path = write_payments([payment(1, from_name=FORMULA), payment(2)])
     [report] = ws.ingest(path, mapping="payments")

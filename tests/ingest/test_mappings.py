@@ -18,13 +18,6 @@ from conftest import (
     write_table,
 )
 
-MISSING_OPTIONAL_COLUMN_BUG = (
-    "BUG: loader.py _Compiler.value_and_error (line ~93) joins _norm_<field> for every"
-    " normalised-type field, but load_tabular only registers it when the column is in the file:"
-    " a file without an optional name/country/phone/... column crashes (BinderException)"
-)
-
-
 SAMPLE_PLAN = [
     # file, mapping, rows, events
     ("payments.csv", "payments", 321, {"payments": 321}),
@@ -177,7 +170,6 @@ def test_columns_override_reads_field_from_other_column(ws, tmp_path):
     ]
 
 
-@pytest.mark.xfail(reason=MISSING_OPTIONAL_COLUMN_BUG, strict=True)
 def test_minimal_payments_header_ingests(ws, write_payments):
     """The columns the issue names (no from_country/to_country/...) are enough."""
     path = write_payments([payment(1), payment(2)], header=PAYMENTS_HEADER)
@@ -206,7 +198,6 @@ def test_semicolon_delimiter_is_sniffed(ws, write_payments):
     assert report.details["delimiter"] == ";"
 
 
-@pytest.mark.xfail(reason=MISSING_OPTIONAL_COLUMN_BUG, strict=True)
 def test_persons_with_first_and_last_name_only(ws, tmp_path):
     path = write_table(
         tmp_path / "persons.csv",

@@ -27,11 +27,6 @@ def amounts(ws) -> list[dict]:
     ).to_pylist()
 
 
-@pytest.mark.xfail(
-    reason="BUG: loader.py _Compiler.value_and_error (AMOUNT, no decimal_comma) deletes every"
-    " comma, so '1.234,50' is read as 1.2345 and stored instead of being quarantined",
-    strict=True,
-)
 def test_decimal_comma_amount_is_quarantined(ws, write_payments):
     path = write_payments([payment(1, amount="1.234,50")])
     [report] = ws.ingest(path, mapping="payments")

@@ -14,7 +14,6 @@ import pyarrow as pa
 
 from palermo.errors import PalermoError, WorkspaceLocked
 
-
 DEFAULT_MEMORY = "1GB"
 
 

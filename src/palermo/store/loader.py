@@ -85,22 +85,31 @@ class _Compiler:
     def norm_table(self, spec: FieldSpec) -> str:
         return q(f"_norm_{spec.name}")
 
+    def text_error(self, raw: str) -> str:
+        """Size and spreadsheet-formula checks for any free text (names included): a cell such as
+        ``=cmd|' /C calc'!A0`` is evidence, but must never reach a spreadsheet as a formula."""
+        return (
+            f"CASE WHEN length({raw}) > {self.text_limit} THEN "
+            f"'value is ' || length({raw}) || ' characters, over the limit of {self.text_limit}'"
+            f" WHEN regexp_matches({raw}, '^[=@]') OR regexp_matches({raw}, '^[+\\-\\t\\r].*[(|!=]')"
+            f" THEN 'starts like a spreadsheet formula (CSV injection): ' || left({raw}, 80) END"
+        )
+
     def value_and_error(self, spec: FieldSpec) -> tuple[str, str]:
         """SQL for the typed value of a field and for its error (NULL when fine)."""
         raw = self.raw(spec)
         shown = f"left({raw}, 80)"
         t = spec.type
-        if t.is_distinct_normalised:
+        if spec.column not in self.columns:
+            value, error = "NULL", "CAST(NULL AS VARCHAR)"
+        elif t.is_distinct_normalised:
             n = self.norm_table(spec)
             value, error = f"{n}.value", f"{n}.error"
+            if t == ValueType.NAME:
+                error = f"coalesce({self.text_error(raw)}, {error})"
         elif t in (ValueType.TEXT, ValueType.IDENTIFIER):
             value = raw
-            error = (
-                f"CASE WHEN length({raw}) > {self.text_limit} THEN "
-                f"'value is ' || length({raw}) || ' characters, over the limit of {self.text_limit}'"
-                f" WHEN regexp_matches({raw}, '^[=@]') OR regexp_matches({raw}, '^[+\\-\\t\\r].*[(|!=]')"
-                f" THEN 'starts like a spreadsheet formula (CSV injection): ' || {shown} END"
-            )
+            error = self.text_error(raw)
         elif t == ValueType.DATETIME:
             fmts = ", ".join(
                 lit(f) for f in self.m.options.get("datetime_formats", DATETIME_FORMATS)
@@ -117,13 +126,22 @@ class _Compiler:
             value = f"(CASE WHEN year({value}) BETWEEN 1800 AND 2100 THEN {value} END)"
             error = f"CASE WHEN {raw} IS NOT NULL AND {value} IS NULL THEN 'not a valid date: ' || {shown} END"
         elif t == ValueType.AMOUNT:
+            # Only unambiguous layouts: 1234.56 / 1,234.56 (or with options.decimal_comma:
+            # 1234,56 / 1.234,56). Anything else is quarantined, never guessed.
+            cleaned = f"replace({raw}, ' ', '')"
             if self.m.options.get("decimal_comma"):
-                cleaned = f"replace(replace(replace({raw}, ' ', ''), '.', ''), ',', '.')"
+                layout, thousands, decimal = r"^-?(\d+|\d{1,3}(\.\d{3})+)(,\d+)?$", ".", ","
             else:
-                cleaned = f"replace(replace({raw}, ' ', ''), ',', '')"
-            value = f"TRY_CAST({cleaned} AS DECIMAL(20,4))"
+                layout, thousands, decimal = r"^-?(\d+|\d{1,3}(,\d{3})+)(\.\d+)?$", ",", "."
+            number = f"replace(replace({cleaned}, {lit(thousands)}, ''), {lit(decimal)}, '.')"
+            value = (
+                f"(CASE WHEN regexp_matches({cleaned}, {lit(layout)})"
+                f" THEN TRY_CAST({number} AS DECIMAL(20,4)) END)"
+            )
+            hint = "1.234,56 needs options.decimal_comma" if thousands == "," else "decimal comma"
             error = (
                 f"CASE WHEN {raw} IS NOT NULL AND {value} IS NULL THEN 'not an amount: ' || {shown}"
+                f" || {lit(f' (expected 1234{decimal}56 or 1{thousands}234{decimal}56; {hint})')}"
                 f" WHEN {value} < 0 THEN 'negative amount ' || {shown} ||"
                 " ' (the direction is given by the from/to columns)' END"
             )
