@@ -83,8 +83,9 @@ def property_type(kind: str, prop: str) -> str:
 def entity_id(namespace: str, kind: str, *keys: str) -> str:
     """A stable entity id: the same namespace, kind and keys always give the same id.
 
-    The same algorithm is expressed in SQL by the store (``md5`` over the '|'-joined parts), so that
-    ids made in Python and ids made in a vectorised load agree; tests/model checks they do.
+    The kind is the id's prefix and not part of the hash, so that entities keyed alike (an account,
+    its holder and the holding) share one hash per row in a vectorised load. The same algorithm is
+    expressed in SQL by the store (``md5`` over the '|'-joined parts); tests/model checks they agree.
     """
-    raw = "|".join((namespace, kind, *keys))
+    raw = "|".join((namespace, *keys))
     return f"{kind.lower()}-{hashlib.md5(raw.encode('utf-8'), usedforsecurity=False).hexdigest()}"

@@ -34,7 +34,7 @@ class DuckDBEngine:
         threads: int | None = None,
     ) -> None:
         # A bounded engine: large ingests spill to the workspace's tmp/ instead of growing RSS.
-        config: dict[str, Any] = {"TimeZone": "UTC", "memory_limit": memory_limit or DEFAULT_MEMORY}
+        config: dict[str, Any] = {"memory_limit": memory_limit or DEFAULT_MEMORY}
         if threads:
             config["threads"] = threads
         if temp_dir is not None and not read_only:
@@ -49,6 +49,8 @@ class DuckDBEngine:
                     f"workspace database {path} is in use by another process: {exc}"
                 ) from None
             raise
+        # set after connecting: as a connect-time option it can be applied before ICU is loaded
+        self.conn.execute("SET TimeZone = 'UTC'")
         self.conn.execute("SET preserve_insertion_order = true")
         self._in_transaction = False
         self._lock = threading.RLock()

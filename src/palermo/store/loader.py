@@ -91,7 +91,8 @@ class _Compiler:
         return (
             f"CASE WHEN length({raw}) > {self.text_limit} THEN "
             f"'value is ' || length({raw}) || ' characters, over the limit of {self.text_limit}'"
-            f" WHEN regexp_matches({raw}, '^[=@]') OR regexp_matches({raw}, '^[+\\-\\t\\r].*[(|!=]')"
+            f" WHEN left({raw}, 1) IN ('=', '@') OR (left({raw}, 1) IN ('+', '-', chr(9), chr(13))"
+            f" AND regexp_matches({raw}, '[(|!=]'))"
             f" THEN 'starts like a spreadsheet formula (CSV injection): ' || left({raw}, 80) END"
         )
 
@@ -173,13 +174,16 @@ class _Compiler:
             out.extend(self.when_fields(by_name[w]) if w in by_name else [w])
         return out
 
-    def entity_id(self, entity: EntitySpec) -> str:
+    def key_hash(self, entity: EntitySpec) -> str:
+        """SQL for the hash of an entity's namespace and keys (see ``model.entity_id``)."""
         parts = " || '|' || ".join(
             f"coalesce(CAST(c.{q('f_' + k)} AS VARCHAR), '')" for k in entity.key
         )
-        prefix = lit(f"{self.namespace(entity)}|{entity.kind}|")
+        return f"md5({lit(self.namespace(entity) + '|')} || {parts})"
+
+    def entity_id(self, entity: EntitySpec, hash_column: str) -> str:
         cond = " AND ".join(f"c.{q('f_' + w)} IS NOT NULL" for w in self.when_fields(entity))
-        return f"CASE WHEN {cond} THEN {lit(entity.kind.lower() + '-')} || md5({prefix} || {parts}) END"
+        return f"CASE WHEN {cond} THEN {lit(entity.kind.lower() + '-')} || c.{q(hash_column)} END"
 
     def ref(self, ref: ValueRef) -> str:
         """SQL for a value reference over the checked table ``c``."""
@@ -236,7 +240,9 @@ def load_tabular(
             registered.append(name)
             joins.append(f"LEFT JOIN {q(name)} ON {q(name)}.raw = {raw}")
 
-        # 2. the checked table: typed values, facets, errors, entity ids, event ids
+        # 2. the checked table, materialised once: typed values, facets, the raw text of the
+        #    fields entities keep as `original`, errors, entity ids and event ids
+        used_raw = {r.field for e in mapping.entities for _, r in e.properties if r.field}
         select = ["s._row AS _row"]
         errors = []
         for spec in mapping.fields.values():
@@ -252,73 +258,49 @@ def load_tabular(
             elif spec.type.is_distinct_normalised:
                 for facet in _facets(spec.type):
                     select.append(f"CAST(NULL AS VARCHAR) AS {q('x_' + spec.name + '_' + facet)}")
-            select.append(f"{comp.raw(spec)} AS {q('r_' + spec.name)}")
-        for group in mapping.require_any:
+            if spec.name in used_raw:
+                select.append(f"{comp.raw(spec)} AS {q('r_' + spec.name)}")
+        if mapping.require_any:
             cond = " OR ".join(
                 "(" + " AND ".join(f"{comp.raw(mapping.fields[f])} IS NOT NULL" for f in g) + ")"
                 for g in mapping.require_any
             )
             need = " or ".join(" + ".join(g) for g in mapping.require_any)
+            first_field = mapping.require_any[0][0]
             errors.append(
-                f"{{'field': {lit(group[0])}, 'column': {lit(mapping.fields[group[0]].column)},"
+                f"{{'field': {lit(first_field)}, 'column': {lit(mapping.fields[first_field].column)},"
                 f" 'reason': CASE WHEN NOT ({cond}) THEN {lit('needs ' + need)} END}}"
             )
-            break
-        engine.execute(
-            f"CREATE OR REPLACE TEMP TABLE _checked0 AS SELECT {', '.join(select)},"
-            f" list_filter([{', '.join(errors)}], lambda e: e.reason IS NOT NULL) AS _errors"
-            f" FROM {q(stage)} s {' '.join(joins)}"
-        )
-        ids = [f"{comp.entity_id(e)} AS {q('e_' + e.name)}" for e in mapping.entities]
-        event_cols = []
+        # one hash per distinct (namespace, keys): an account, its holder and the holding share it
+        hashes: dict[str, str] = {}
+        for e in mapping.entities:
+            hashes.setdefault(comp.key_hash(e), f"_h{len(hashes)}")
+        ids = [
+            f"{comp.entity_id(e, hashes[comp.key_hash(e)])} AS {q('e_' + e.name)}"
+            for e in mapping.entities
+        ]
         for ev in mapping.events:
             refs = dict(ev.columns)
             parts = " || '|' || ".join(
                 f"coalesce(CAST({_ref_over(comp, refs[c])} AS VARCHAR), '')" for c in ev.id_from
             )
             prefix = lit(f"{ctx.compartment}|{mapping.namespace}|{ev.kind}|")
-            event_cols.append(f"md5({prefix} || {parts}) AS {q('v_' + ev.kind)}")
+            ids.append(f"md5({prefix} || {parts}) AS {q('v_' + ev.kind)}")
         engine.execute(
-            "CREATE OR REPLACE TEMP TABLE _checked1 AS SELECT c.*"
-            + "".join(f", {x}" for x in ids + event_cols)
-            + " FROM _checked0 c"
+            "CREATE OR REPLACE TEMP TABLE _checked AS SELECT c.*"
+            + "".join(f", {x}" for x in ids)
+            + ", FALSE AS _already FROM (SELECT c.*"
+            + "".join(f", {sql} AS {name}" for sql, name in hashes.items())
+            + " FROM (SELECT "
+            + ", ".join(select)
+            + f", list_filter([{', '.join(errors)}], lambda e: e.reason IS NOT NULL) AS _errors"
+            + f" FROM {q(stage)} s {' '.join(joins)}) c) c"
         )
-        # 3. events: duplicates inside the file, and conflicts with events already stored
-        dup_errors = []
-        dup_flags = []
-        existing_joins = []
+
+        # 3. events: duplicates inside the file, and events already stored (same id). Few rows
+        #    are concerned, so they are found with aggregates and joins, then marked in place.
         for ev in mapping.events:
-            vid = q("v_" + ev.kind)
-            kind = event_kind(ev.kind)
-            compare = [
-                c for c, _ in ev.columns if c in {k.name for k in kind.columns if k.required}
-            ]
-            same = " AND ".join(
-                f"x.{q(c)} IS NOT DISTINCT FROM {_cast_for(kind, c, _ref_over(comp, dict(ev.columns)[c], 'c'))}"
-                for c in compare
-            )
-            alias = q("x_" + ev.kind)
-            existing_joins.append(
-                f"LEFT JOIN (SELECT x.id, x.evidence_sha256, x.source_row, ({same}) AS same, c._row"
-                f" FROM {q(ev.kind)} x JOIN _checked1 c ON x.id = c.{vid}) {alias} ON {alias}._row = c._row"
-            )
-            first = f"min(c._row) OVER (PARTITION BY c.{vid})"
-            dup_errors.append(
-                f"{{'field': 'id', 'column': NULL, 'reason': CASE WHEN {first} <> c._row THEN"
-                f" 'same {ev.kind} id as row ' || {first} || ' of this file' WHEN {alias}.id IS NOT NULL"
-                f" AND NOT {alias}.same THEN 'conflicts with the {ev.kind} event already stored from "
-                f"evidence ' || left({alias}.evidence_sha256, 12) || ' row ' || {alias}.source_row END}}"
-            )
-            dup_flags.append(f"coalesce({alias}.same, FALSE)")
-        all_errors = "c._errors"
-        if dup_errors:
-            all_errors = f"list_concat(c._errors, list_filter([{', '.join(dup_errors)}], lambda e: e.reason IS NOT NULL))"
-        already = " OR ".join(dup_flags) if dup_flags else "FALSE"
-        engine.execute(
-            f"CREATE OR REPLACE TEMP TABLE _checked AS SELECT c.*, {all_errors} AS _all_errors,"
-            f" ({already}) AS _already FROM _checked1 c {' '.join(existing_joins)}"
-        )
-        engine.execute("ALTER TABLE _checked DROP COLUMN _errors")
+            _mark_event_issues(engine, comp, ev.kind, dict(ev.columns))
 
         # 4. quarantine the rows with any error; they store nothing
         raw_record = (
@@ -327,15 +309,15 @@ def load_tabular(
         _quarantine_insert(
             engine,
             ctx,
-            f"SELECT c._row, c._all_errors, left(CAST({raw_record} AS VARCHAR), {RAW_LIMIT})"
-            f" FROM _checked c JOIN {q(stage)} s ON s._row = c._row WHERE len(c._all_errors) > 0",
+            f"SELECT c._row, c._errors, left(CAST({raw_record} AS VARCHAR), {RAW_LIMIT})"
+            f" FROM _checked c JOIN {q(stage)} s ON s._row = c._row WHERE len(c._errors) > 0",
         )
         if rejects:
             _quarantine_rejects(engine, ctx, rejects)
 
         counts = engine.rows(
-            "SELECT count(*), count(*) FILTER (len(_all_errors) > 0),"
-            " count(*) FILTER (len(_all_errors) = 0 AND _already) FROM _checked"
+            "SELECT count(*), count(*) FILTER (len(_errors) > 0),"
+            " count(*) FILTER (len(_errors) = 0 AND _already) FROM _checked"
         )[0]
         result.rows_read = int(counts[0]) + len(rejects or [])
         result.rows_quarantined = int(counts[1]) + len(rejects or [])
@@ -344,7 +326,7 @@ def load_tabular(
 
         # 5. statements: one per entity, property, value and source, with the first row it came from
         result.statements = _insert_statements(engine, comp, mapping, ctx)
-        # 6. events
+        # 6. events (no ORDER BY: readers order by what they need; sorting 1e8 rows is not free)
         for ev in mapping.events:
             kind = event_kind(ev.kind)
             target_cols = ["id"] + [c for c, _ in ev.columns]
@@ -361,7 +343,7 @@ def load_tabular(
             engine.execute(
                 f"INSERT INTO {q(ev.kind)} ({', '.join(q(c) for c in target_cols)})"
                 f" SELECT {', '.join(exprs)} FROM _checked c"
-                " WHERE len(c._all_errors) = 0 AND NOT c._already ORDER BY c._row"
+                " WHERE len(c._errors) = 0 AND NOT c._already"
             )
             assert result.events is not None
             result.events[ev.kind] = result.rows_stored
@@ -369,7 +351,41 @@ def load_tabular(
     finally:
         for name in registered:
             engine.unregister(name)
-        _drop_quietly(engine, "_checked0", "_checked1", "_checked")
+        _drop_quietly(engine, "_checked", "_event_issues")
+
+
+def _mark_event_issues(
+    engine: Engine, comp: _Compiler, kind_name: str, refs: dict[str, ValueRef]
+) -> None:
+    """A second row with the same event id in this file is an error; an event already stored with
+    the same content is a duplicate (counted, not stored again); with other content, a conflict."""
+    kind = event_kind(kind_name)
+    vid = q("v_" + kind_name)
+    required = {k.name for k in kind.columns if k.required}
+    same = " AND ".join(
+        f"x.{q(c)} IS NOT DISTINCT FROM {_cast_for(kind, c, _ref_over(comp, refs[c], 'c'))}"
+        for c in refs
+        if c in required
+    )
+    engine.execute(
+        "CREATE OR REPLACE TEMP TABLE _event_issues AS"
+        f" SELECT c._row, 'same {kind_name} id as row ' || d.first_row || ' of this file' AS reason,"
+        " FALSE AS already FROM _checked c JOIN (SELECT "
+        f"{vid} AS v, min(_row) AS first_row FROM _checked GROUP BY {vid} HAVING count(*) > 1) d"
+        f" ON c.{vid} = d.v AND c._row <> d.first_row"
+        f" UNION ALL SELECT c._row, CASE WHEN NOT ({same}) THEN 'conflicts with the {kind_name}"
+        " event already stored from evidence ' || left(x.evidence_sha256, 12) || ' row ' ||"
+        f" x.source_row END, ({same}) FROM _checked c JOIN {q(kind_name)} x ON x.id = c.{vid}"
+    )
+    engine.execute(
+        "UPDATE _checked SET _errors = list_concat(_checked._errors, [{'field': 'id',"
+        " 'column': NULL, 'reason': i.reason}]) FROM (SELECT _row, min(reason) AS reason"
+        " FROM _event_issues WHERE reason IS NOT NULL GROUP BY _row) i WHERE _checked._row = i._row"
+    )
+    engine.execute(
+        "UPDATE _checked SET _already = TRUE FROM (SELECT DISTINCT _row FROM _event_issues"
+        " WHERE already) i WHERE _checked._row = i._row"
+    )
 
 
 def _drop_quietly(engine: Engine, *tables: str) -> None:
@@ -434,35 +450,54 @@ def _quarantine_rejects(engine: Engine, ctx: LoadContext, rejects: list[dict[str
 
 
 def _insert_statements(engine: Engine, comp: _Compiler, mapping: Mapping, ctx: LoadContext) -> int:
+    """Per entity, first collapse the rows to their distinct property values (a million payments
+    name a few thousand accounts), then unpivot those few rows into statements."""
     parts = []
-    for entity in mapping.entities:
-        eid = f"c.{q('e_' + entity.name)}"
-        parts.append(
-            f"SELECT {eid} AS entity_id, {lit(entity.kind)} AS schema, 'id' AS prop, {eid} AS value,"
-            " CAST(NULL AS VARCHAR) AS original, CAST(NULL AS VARCHAR) AS normalised,"
-            f" CAST(NULL AS VARCHAR) AS translit, c._row FROM _checked c"
-            f" WHERE len(c._all_errors) = 0 AND {eid} IS NOT NULL"
-        )
-        for prop, ref in entity.properties:
-            value = comp.ref(ref)
-            normalised = translit = original = "CAST(NULL AS VARCHAR)"
-            if ref.field and not ref.facet:
-                spec = mapping.fields[ref.field]
-                original = f"c.{q('r_' + ref.field)}"
-                if spec.type == ValueType.NAME:
-                    normalised = f"c.{q('x_' + ref.field + '_normalised')}"
-                    translit = f"c.{q('x_' + ref.field + '_translit')}"
-            value_sql = f"CAST({value} AS VARCHAR)"
-            if ref.field and mapping.fields[ref.field].type == ValueType.DATETIME and not ref.facet:
-                value_sql = f"strftime({value}, '%Y-%m-%dT%H:%M:%SZ')"
-            parts.append(
-                f"SELECT {eid}, {lit(entity.kind)}, {lit(prop)}, {value_sql}, {original},"
-                f" {normalised}, {translit}, c._row FROM _checked c"
-                f" WHERE len(c._all_errors) = 0 AND {eid} IS NOT NULL AND {value} IS NOT NULL"
+    try:
+        for entity in mapping.entities:
+            table = q(f"_ent_{entity.name}")
+            cols = [f"c.{q('e_' + entity.name)} AS eid"]
+            for i, (_prop, ref) in enumerate(entity.properties):
+                value = comp.ref(ref)
+                normalised = translit = original = "CAST(NULL AS VARCHAR)"
+                if ref.field and not ref.facet:
+                    spec = mapping.fields[ref.field]
+                    original = f"c.{q('r_' + ref.field)}"
+                    if spec.type == ValueType.NAME:
+                        normalised = f"c.{q('x_' + ref.field + '_normalised')}"
+                        translit = f"c.{q('x_' + ref.field + '_translit')}"
+                value_sql = f"CAST({value} AS VARCHAR)"
+                if (
+                    ref.field
+                    and not ref.facet
+                    and mapping.fields[ref.field].type == ValueType.DATETIME
+                ):
+                    value_sql = f"strftime({value}, '%Y-%m-%dT%H:%M:%SZ')"
+                cols += [
+                    f"{value_sql} AS v{i}",
+                    f"{original} AS o{i}",
+                    f"{normalised} AS n{i}",
+                    f"{translit} AS t{i}",
+                ]
+            engine.execute(
+                f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {', '.join(cols)}, min(c._row) AS _row"
+                f" FROM _checked c WHERE len(c._errors) = 0 AND c.{q('e_' + entity.name)} IS NOT NULL"
+                " GROUP BY ALL"
             )
-    if not parts:
-        return 0
-    return _store_statement_rows(engine, " UNION ALL ".join(parts), ctx)
+            parts.append(
+                f"SELECT eid, {lit(entity.kind)}, 'id', eid, CAST(NULL AS VARCHAR),"
+                f" CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR), _row FROM {table}"
+            )
+            for i, (prop, _ref) in enumerate(entity.properties):
+                parts.append(
+                    f"SELECT eid, {lit(entity.kind)}, {lit(prop)}, v{i}, o{i}, n{i}, t{i}, _row"
+                    f" FROM {table} WHERE v{i} IS NOT NULL"
+                )
+        if not parts:
+            return 0
+        return _store_statement_rows(engine, " UNION ALL ".join(parts), ctx)
+    finally:
+        _drop_quietly(engine, *(q(f"_ent_{e.name}") for e in mapping.entities))
 
 
 def _store_statement_rows(engine: Engine, rows_sql: str, ctx: LoadContext) -> int:
@@ -485,7 +520,7 @@ def _store_statement_rows(engine: Engine, rows_sql: str, ctx: LoadContext) -> in
             "INSERT INTO statements SELECT n.id, n.entity_id, n.schema, n.prop, n.value, n.original,"
             f" n.normalised, n.translit, {lit(ctx.compartment)}, {lit(ctx.evidence_sha256)},"
             f" n.source_row, {ctx.run_id}, 1.0 FROM _new_statements n"
-            " ANTI JOIN statements s ON s.id = n.id ORDER BY n.entity_id, n.prop, n.value"
+            " ANTI JOIN statements s ON s.id = n.id"
         )
         return int(engine.rows("SELECT count(*) FROM _new_statements")[0][0])
     finally:
