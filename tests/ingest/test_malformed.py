@@ -232,6 +232,20 @@ def test_multiline_field_then_unsplittable_row_numbers(ws, write_payments):
     assert source_row(ws, "TX3") == 4
 
 
+def test_long_field_under_the_line_limit_is_quarantined_by_the_text_limit(ws, tmp_path):
+    path = tmp_path / "long.csv"
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        fh.write(",".join(PAYMENTS_FULL_HEADER) + "\n")
+        fh.write(raw_line(payment(1, reference="A" * (2 * 1024 * 1024))) + "\n")
+        fh.write(raw_line(payment(2)) + "\n")
+    [report] = ws.ingest(path, mapping="payments")
+    assert (report.rows_stored, report.rows_quarantined) == (1, 1)
+    [q] = ws.quarantine()
+    assert (q["row"], q["field"]) == (2, "reference")
+    assert "over the limit" in q["reason"]
+    assert 0 < len(q["raw"]) <= RAW_LIMIT
+
+
 def test_huge_single_field_is_quarantined_and_truncated(ws, tmp_path):
     path = tmp_path / "huge.csv"
     with open(path, "w", encoding="utf-8", newline="") as fh:
@@ -242,8 +256,9 @@ def test_huge_single_field_is_quarantined_and_truncated(ws, tmp_path):
     [report] = ws.ingest(path, mapping="payments")
     assert (report.rows_read, report.rows_stored, report.rows_quarantined) == (3, 2, 1)
     [q] = ws.quarantine()
-    assert (q["row"], q["field"]) == (3, "reference")
-    assert "over the limit" in q["reason"]
+    # a record over the reader's 8 MiB line limit is rejected whole, never held in memory
+    assert q["row"] == 3
+    assert "longer than" in q["reason"]
     assert 0 < len(q["raw"]) <= RAW_LIMIT
     assert stored_ids(ws) == ["TX1", "TX3"]
 

@@ -204,23 +204,24 @@ def _ingest_in_transaction(
         staged = stage(store, mapping, received.incoming, path.name, opts)
         check_columns(mapping, staged.columns, path.name)
         rejects = staged.rejects
+        stage_name = readers.STAGE
         if only_rows is not None:
             keep = pa.table({"_row": pa.array(sorted(set(only_rows)), pa.int64())})
             store.engine.register("_only_rows", keep)
             try:
                 store.engine.execute(
-                    f"DELETE FROM {readers.STAGE} WHERE _row NOT IN (SELECT _row FROM _only_rows)"
+                    f"CREATE OR REPLACE TEMP TABLE _stage_only AS SELECT * FROM {readers.STAGE}"
+                    " WHERE _row IN (SELECT _row FROM _only_rows)"
                 )
             finally:
                 store.engine.unregister("_only_rows")
+            stage_name = "_stage_only"
             wanted = set(only_rows)
             rejects = [r for r in rejects if r["row"] in wanted]
         say(f"checking and storing {path.name}")
-        result = load_tabular(
-            store.engine, readers.STAGE, mapping, ctx, _normaliser, rejects=rejects
-        )
+        result = load_tabular(store.engine, stage_name, mapping, ctx, _normaliser, rejects=rejects)
         details = staged.details
-        store.engine.execute(f"DROP TABLE IF EXISTS {readers.STAGE}")
+        readers.drop_stage(store.engine)
     store.engine.execute(
         "INSERT INTO ingest_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now(), ?, ?, ?, ?, ?, ?, ?)",
         [

@@ -27,7 +27,7 @@ STAGE = "_stage"
 BATCH = 50_000
 SNIFF_BYTES = 1 << 20
 DELIMITERS = (",", ";", "\t", "|")
-MAX_LINE_BYTES = 64 << 20  # a record longer than this is quarantined, not read into memory
+MAX_LINE_BYTES = 8 << 20  # a longer record is quarantined, never read into memory whole
 
 
 @dataclass
@@ -132,6 +132,7 @@ def stage_csv(
         f" FROM read_csv({_sql_str(str(source))},"
         f" columns = {struct}, header = true, delim = {_sql_str(delim)}, quote = '\"',"
         " escape = '\"', auto_detect = false, strict_mode = true, null_padding = false,"
+        # no explicit buffer_size: with one, DuckDB 2.0 drops over-long lines without a reject
         f" max_line_size = {MAX_LINE_BYTES}, store_rejects = true,"
         " rejects_table = '_csv_rejects', rejects_scan = '_csv_reject_scans')"
     )
@@ -142,18 +143,23 @@ def stage_csv(
         shifts = pa.table({"line": pa.array(sorted(r["row"] for r in rejects), pa.int64())})
         engine.register("_reject_lines", shifts)
         try:
+            # k: how many good records come before each rejected one
             engine.execute(
-                f"CREATE OR REPLACE TEMP TABLE {STAGE} AS SELECT r._k + 2 + ("
-                " SELECT count(*) FROM (SELECT line - 1 - row_number() OVER (ORDER BY line) AS k"
-                " FROM _reject_lines) g WHERE g.k <= r._k) AS _row, r.* EXCLUDE (_k) FROM _raw r"
+                "CREATE OR REPLACE TEMP TABLE _reject_shift AS"
+                " SELECT line - 1 - row_number() OVER (ORDER BY line) AS k FROM _reject_lines"
             )
         finally:
             engine.unregister("_reject_lines")
-    else:
         engine.execute(
-            f"CREATE OR REPLACE TEMP TABLE {STAGE} AS SELECT _k + 2 AS _row, * EXCLUDE (_k) FROM _raw"
+            f"CREATE OR REPLACE TEMP VIEW {STAGE} AS SELECT r._k + 2 + ("
+            " SELECT count(*) FROM _reject_shift g WHERE g.k <= r._k) AS _row,"
+            " r.* EXCLUDE (_k) FROM _raw r"
         )
-    engine.execute("DROP TABLE _raw")
+    else:
+        # a view, not a copy: the staged file is read once more by the loader, never duplicated
+        engine.execute(
+            f"CREATE OR REPLACE TEMP VIEW {STAGE} AS SELECT _k + 2 AS _row, * EXCLUDE (_k) FROM _raw"
+        )
     engine.execute("DROP TABLE IF EXISTS _csv_rejects")
     engine.execute("DROP TABLE IF EXISTS _csv_reject_scans")
     if source != path:
@@ -197,6 +203,19 @@ def _sql_str(value: str) -> str:
 
 
 # -- staging rows built in Python (XLSX, goAML) ---------------------------------------------------
+def drop_stage(engine: Engine) -> None:
+    """Drop whatever a reader staged (a view over ``_raw`` for CSV, a table otherwise)."""
+    kinds = dict(
+        engine.rows(
+            "SELECT table_name, table_type FROM information_schema.tables"
+            f" WHERE table_name IN ('{STAGE}', '_raw', '_stage_only', '_reject_shift')"
+        )
+    )
+    for name in (STAGE, "_stage_only", "_raw", "_reject_shift"):
+        if name in kinds:
+            engine.execute(f"DROP {'VIEW' if kinds[name] == 'VIEW' else 'TABLE'} {name}")
+
+
 def _stage_batches(
     engine: Engine, columns: list[str], rows: Iterator[tuple[int, dict[str, str | None]]]
 ) -> int:

@@ -76,6 +76,11 @@ class _Compiler:
         self.ctx = ctx
         self.columns = set(stage_columns)
         self.text_limit = int(mapping.options.get("max_text_length", TEXT_LIMIT_DEFAULT))
+        # one hash column per distinct (namespace, keys): an account, its holder and the holding
+        # share it
+        self.hash_columns: dict[str, str] = {}
+        for entity in mapping.entities:
+            self.hash_columns.setdefault(self.key_hash(entity), f"_h{len(self.hash_columns)}")
 
     def raw(self, spec: FieldSpec) -> str:
         if spec.column not in self.columns:
@@ -181,6 +186,12 @@ class _Compiler:
         )
         return f"md5({lit(self.namespace(entity) + '|')} || {parts})"
 
+    def entity_ref(self, name: str) -> str:
+        """SQL for an entity's id over the checked table: computed where used, not stored, so the
+        checked table carries one 32-character hash per key instead of one id per entity."""
+        entity = next(e for e in self.m.entities if e.name == name)
+        return self.entity_id(entity, self.hash_columns[self.key_hash(entity)])
+
     def entity_id(self, entity: EntitySpec, hash_column: str) -> str:
         cond = " AND ".join(f"c.{q('f_' + w)} IS NOT NULL" for w in self.when_fields(entity))
         return f"CASE WHEN {cond} THEN {lit(entity.kind.lower() + '-')} || c.{q(hash_column)} END"
@@ -188,9 +199,9 @@ class _Compiler:
     def ref(self, ref: ValueRef) -> str:
         """SQL for a value reference over the checked table ``c``."""
         if ref.entity is not None:
-            return f"c.{q('e_' + ref.entity)}"
+            return self.entity_ref(ref.entity)
         if ref.entities:
-            return "coalesce(" + ", ".join(f"c.{q('e_' + e)}" for e in ref.entities) + ")"
+            return "coalesce(" + ", ".join(self.entity_ref(e) for e in ref.entities) + ")"
         if ref.const is not None:
             return lit(ref.const)
         if ref.join:
@@ -271,14 +282,7 @@ def load_tabular(
                 f"{{'field': {lit(first_field)}, 'column': {lit(mapping.fields[first_field].column)},"
                 f" 'reason': CASE WHEN NOT ({cond}) THEN {lit('needs ' + need)} END}}"
             )
-        # one hash per distinct (namespace, keys): an account, its holder and the holding share it
-        hashes: dict[str, str] = {}
-        for e in mapping.entities:
-            hashes.setdefault(comp.key_hash(e), f"_h{len(hashes)}")
-        ids = [
-            f"{comp.entity_id(e, hashes[comp.key_hash(e)])} AS {q('e_' + e.name)}"
-            for e in mapping.entities
-        ]
+        ids = []
         for ev in mapping.events:
             refs = dict(ev.columns)
             parts = " || '|' || ".join(
@@ -290,7 +294,7 @@ def load_tabular(
             "CREATE OR REPLACE TEMP TABLE _checked AS SELECT c.*"
             + "".join(f", {x}" for x in ids)
             + ", FALSE AS _already FROM (SELECT c.*"
-            + "".join(f", {sql} AS {name}" for sql, name in hashes.items())
+            + "".join(f", {sql} AS {name}" for sql, name in comp.hash_columns.items())
             + " FROM (SELECT "
             + ", ".join(select)
             + f", list_filter([{', '.join(errors)}], lambda e: e.reason IS NOT NULL) AS _errors"
@@ -456,7 +460,8 @@ def _insert_statements(engine: Engine, comp: _Compiler, mapping: Mapping, ctx: L
     try:
         for entity in mapping.entities:
             table = q(f"_ent_{entity.name}")
-            cols = [f"c.{q('e_' + entity.name)} AS eid"]
+            eid = comp.entity_ref(entity.name)
+            cols = [f"{eid} AS eid"]
             for i, (_prop, ref) in enumerate(entity.properties):
                 value = comp.ref(ref)
                 normalised = translit = original = "CAST(NULL AS VARCHAR)"
@@ -481,7 +486,7 @@ def _insert_statements(engine: Engine, comp: _Compiler, mapping: Mapping, ctx: L
                 ]
             engine.execute(
                 f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {', '.join(cols)}, min(c._row) AS _row"
-                f" FROM _checked c WHERE len(c._errors) = 0 AND c.{q('e_' + entity.name)} IS NOT NULL"
+                f" FROM _checked c WHERE len(c._errors) = 0 AND {eid} IS NOT NULL"
                 " GROUP BY ALL"
             )
             parts.append(
