@@ -256,9 +256,11 @@ def load_tabular(
         used_raw = {r.field for e in mapping.entities for _, r in e.properties if r.field}
         select = ["s._row AS _row"]
         errors = []
+        reasons = []
         for spec in mapping.fields.values():
             value, error = comp.value_and_error(spec)
             select.append(f"{value} AS {q('f_' + spec.name)}")
+            reasons.append(error)
             errors.append(
                 f"{{'field': {lit(spec.name)}, 'column': {lit(spec.column)}, 'reason': {error}}}"
             )
@@ -278,9 +280,11 @@ def load_tabular(
             )
             need = " or ".join(" + ".join(g) for g in mapping.require_any)
             first_field = mapping.require_any[0][0]
+            reason = f"CASE WHEN NOT ({cond}) THEN {lit('needs ' + need)} END"
+            reasons.append(reason)
             errors.append(
                 f"{{'field': {lit(first_field)}, 'column': {lit(mapping.fields[first_field].column)},"
-                f" 'reason': CASE WHEN NOT ({cond}) THEN {lit('needs ' + need)} END}}"
+                f" 'reason': {reason}}}"
             )
         ids = []
         for ev in mapping.events:
@@ -297,7 +301,10 @@ def load_tabular(
             + "".join(f", {sql} AS {name}" for sql, name in comp.hash_columns.items())
             + " FROM (SELECT "
             + ", ".join(select)
-            + f", list_filter([{', '.join(errors)}], lambda e: e.reason IS NOT NULL) AS _errors"
+            # clean rows (nearly all) carry NULL, not an empty list: building a list of structs
+            # per row was the most expensive step of a large load
+            + f", CASE WHEN coalesce({', '.join(reasons)}) IS NOT NULL THEN"
+            + f" list_filter([{', '.join(errors)}], lambda e: e.reason IS NOT NULL) END AS _errors"
             + f" FROM {q(stage)} s {' '.join(joins)}) c) c"
         )
 
@@ -314,14 +321,14 @@ def load_tabular(
             engine,
             ctx,
             f"SELECT c._row, c._errors, left(CAST({raw_record} AS VARCHAR), {RAW_LIMIT})"
-            f" FROM _checked c JOIN {q(stage)} s ON s._row = c._row WHERE len(c._errors) > 0",
+            f" FROM _checked c JOIN {q(stage)} s ON s._row = c._row WHERE c._errors IS NOT NULL",
         )
         if rejects:
             _quarantine_rejects(engine, ctx, rejects)
 
         counts = engine.rows(
-            "SELECT count(*), count(*) FILTER (len(_errors) > 0),"
-            " count(*) FILTER (len(_errors) = 0 AND _already) FROM _checked"
+            "SELECT count(*), count(*) FILTER (_errors IS NOT NULL),"
+            " count(*) FILTER (_errors IS NULL AND _already) FROM _checked"
         )[0]
         result.rows_read = int(counts[0]) + len(rejects or [])
         result.rows_quarantined = int(counts[1]) + len(rejects or [])
@@ -347,7 +354,7 @@ def load_tabular(
             engine.execute(
                 f"INSERT INTO {q(ev.kind)} ({', '.join(q(c) for c in target_cols)})"
                 f" SELECT {', '.join(exprs)} FROM _checked c"
-                " WHERE len(c._errors) = 0 AND NOT c._already"
+                " WHERE c._errors IS NULL AND NOT c._already"
             )
             assert result.events is not None
             result.events[ev.kind] = result.rows_stored
@@ -453,56 +460,70 @@ def _quarantine_rejects(engine: Engine, ctx: LoadContext, rejects: list[dict[str
         engine.unregister("_rejects")
 
 
+def _property_columns(comp: _Compiler, mapping: Mapping, ref: ValueRef, tag: str) -> list[str]:
+    """SQL for one property's value, original, normalised and transliterated forms."""
+    value = comp.ref(ref)
+    normalised = translit = original = "CAST(NULL AS VARCHAR)"
+    value_sql = f"CAST({value} AS VARCHAR)"
+    if ref.field and not ref.facet:
+        spec = mapping.fields[ref.field]
+        original = f"c.{q('r_' + ref.field)}"
+        if spec.type == ValueType.NAME:
+            normalised = f"c.{q('x_' + ref.field + '_normalised')}"
+            translit = f"c.{q('x_' + ref.field + '_translit')}"
+        if spec.type == ValueType.DATETIME:
+            value_sql = f"strftime({value}, '%Y-%m-%dT%H:%M:%SZ')"
+    return [
+        f"{value_sql} AS v{tag}",
+        f"{original} AS o{tag}",
+        f"{normalised} AS n{tag}",
+        f"{translit} AS t{tag}",
+    ]
+
+
 def _insert_statements(engine: Engine, comp: _Compiler, mapping: Mapping, ctx: LoadContext) -> int:
-    """Per entity, first collapse the rows to their distinct property values (a million payments
-    name a few thousand accounts), then unpivot those few rows into statements."""
+    """Collapse the rows to their distinct property values first (a million payments name a few
+    thousand accounts), once per key hash: entities keyed alike (an account, its holder, the
+    holding) are collapsed in one pass. Then unpivot those few rows into statements."""
+    groups: dict[str, list[EntitySpec]] = {}
+    for entity in mapping.entities:
+        groups.setdefault(comp.hash_columns[comp.key_hash(entity)], []).append(entity)
     parts = []
+    tables = []
     try:
-        for entity in mapping.entities:
-            table = q(f"_ent_{entity.name}")
-            eid = comp.entity_ref(entity.name)
-            cols = [f"{eid} AS eid"]
-            for i, (_prop, ref) in enumerate(entity.properties):
-                value = comp.ref(ref)
-                normalised = translit = original = "CAST(NULL AS VARCHAR)"
-                if ref.field and not ref.facet:
-                    spec = mapping.fields[ref.field]
-                    original = f"c.{q('r_' + ref.field)}"
-                    if spec.type == ValueType.NAME:
-                        normalised = f"c.{q('x_' + ref.field + '_normalised')}"
-                        translit = f"c.{q('x_' + ref.field + '_translit')}"
-                value_sql = f"CAST({value} AS VARCHAR)"
-                if (
-                    ref.field
-                    and not ref.facet
-                    and mapping.fields[ref.field].type == ValueType.DATETIME
-                ):
-                    value_sql = f"strftime({value}, '%Y-%m-%dT%H:%M:%SZ')"
-                cols += [
-                    f"{value_sql} AS v{i}",
-                    f"{original} AS o{i}",
-                    f"{normalised} AS n{i}",
-                    f"{translit} AS t{i}",
-                ]
+        for hash_column, entities in groups.items():
+            table = q(f"_ent{hash_column}")
+            tables.append(table)
+            cols: list[str] = []
+            ids = []
+            for j, entity in enumerate(entities):
+                eid = comp.entity_ref(entity.name)
+                ids.append(eid)
+                cols.append(f"{eid} AS e{j}")
+                for i, (_prop, ref) in enumerate(entity.properties):
+                    cols += _property_columns(comp, mapping, ref, f"{j}_{i}")
             engine.execute(
-                f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {', '.join(cols)}, min(c._row) AS _row"
-                f" FROM _checked c WHERE len(c._errors) = 0 AND {eid} IS NOT NULL"
-                " GROUP BY ALL"
+                f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {', '.join(cols)},"
+                " min(c._row) AS _row FROM _checked c WHERE c._errors IS NULL"
+                f" AND ({' OR '.join(f'{e} IS NOT NULL' for e in ids)}) GROUP BY ALL"
             )
-            parts.append(
-                f"SELECT eid, {lit(entity.kind)}, 'id', eid, CAST(NULL AS VARCHAR),"
-                f" CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR), _row FROM {table}"
-            )
-            for i, (prop, _ref) in enumerate(entity.properties):
+            for j, entity in enumerate(entities):
                 parts.append(
-                    f"SELECT eid, {lit(entity.kind)}, {lit(prop)}, v{i}, o{i}, n{i}, t{i}, _row"
-                    f" FROM {table} WHERE v{i} IS NOT NULL"
+                    f"SELECT e{j}, {lit(entity.kind)}, 'id', e{j}, CAST(NULL AS VARCHAR),"
+                    f" CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR), _row FROM {table}"
+                    f" WHERE e{j} IS NOT NULL"
                 )
+                for i, (prop, _ref) in enumerate(entity.properties):
+                    t = f"{j}_{i}"
+                    parts.append(
+                        f"SELECT e{j}, {lit(entity.kind)}, {lit(prop)}, v{t}, o{t}, n{t}, t{t}, _row"
+                        f" FROM {table} WHERE e{j} IS NOT NULL AND v{t} IS NOT NULL"
+                    )
         if not parts:
             return 0
         return _store_statement_rows(engine, " UNION ALL ".join(parts), ctx)
     finally:
-        _drop_quietly(engine, *(q(f"_ent_{e.name}") for e in mapping.entities))
+        _drop_quietly(engine, *tables)
 
 
 def _store_statement_rows(engine: Engine, rows_sql: str, ctx: LoadContext) -> int:
