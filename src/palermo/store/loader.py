@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 
 from palermo.model import ValueType, event_kind
-from palermo.model.mapping import EntitySpec, FieldSpec, Mapping, ValueRef
+from palermo.model.mapping import EntitySpec, EventSpec, FieldSpec, Mapping, ValueRef
 from palermo.store.engine import Engine
 
 #: Normaliser callback: (type, distinct raw values, mapping options) -> table raw, value, error, facets
@@ -25,6 +25,7 @@ Normaliser = Callable[[ValueType, list[str], dict[str, Any]], pa.Table]
 
 RAW_LIMIT = 65_536  # characters of a quarantined record kept inline (the evidence file keeps all)
 TEXT_LIMIT_DEFAULT = 1_000_000
+CHUNK_ROWS = 1_000_000  # rows checked and stored per step (mapping option chunk_rows)
 DATETIME_FORMATS = (
     "%Y-%m-%dT%H:%M:%S%z",
     "%d.%m.%Y %H:%M:%S",
@@ -294,7 +295,7 @@ def load_tabular(
             )
             prefix = lit(f"{ctx.compartment}|{mapping.namespace}|{ev.kind}|")
             ids.append(f"md5({prefix} || {parts}) AS {q('v_' + ev.kind)}")
-        engine.execute(
+        checked_sql = (
             "CREATE OR REPLACE TEMP TABLE _checked AS SELECT c.*"
             + "".join(f", {x}" for x in ids)
             + ", FALSE AS _already FROM (SELECT c.*"
@@ -305,57 +306,52 @@ def load_tabular(
             # per row was the most expensive step of a large load
             + f", CASE WHEN coalesce({', '.join(reasons)}) IS NOT NULL THEN"
             + f" list_filter([{', '.join(errors)}], lambda e: e.reason IS NOT NULL) END AS _errors"
-            + f" FROM {q(stage)} s {' '.join(joins)}) c) c"
+            + f" FROM _chunk s {' '.join(joins)}) c) c"
         )
-
-        # 3. events: duplicates inside the file, and events already stored (same id). Few rows
-        #    are concerned, so they are found with aggregates and joins, then marked in place.
-        for ev in mapping.events:
-            _mark_event_issues(engine, comp, ev.kind, dict(ev.columns))
-
-        # 4. quarantine the rows with any error; they store nothing
         raw_record = (
             "to_json({" + ", ".join(f"{lit(c)}: s.{q(c)}" for c in cols if c != "_row") + "})"
         )
-        _quarantine_insert(
-            engine,
-            ctx,
-            f"SELECT c._row, c._errors, left(CAST({raw_record} AS VARCHAR), {RAW_LIMIT})"
-            f" FROM _checked c JOIN {q(stage)} s ON s._row = c._row WHERE c._errors IS NOT NULL",
-        )
+        # The rows are checked and stored in chunks, so that the checked table of a chunk stays in
+        # memory: a whole-file table of 1e8 rows would spill to disk and be read back many times.
+        first, last = engine.rows(f"SELECT min(_row), max(_row) FROM {q(stage)}")[0]
+        chunk = int(mapping.options.get("chunk_rows", CHUNK_ROWS))
+        entity_tables: list[str] = []
+        for lo in range(int(first or 0), int(last or -1) + 1, chunk):
+            engine.execute(
+                f"CREATE OR REPLACE TEMP VIEW _chunk AS SELECT * FROM {q(stage)}"
+                f" WHERE _row >= {lo} AND _row < {lo + chunk}"
+            )
+            engine.execute(checked_sql)
+            # 3. events: duplicates inside the file and events already stored (same id)
+            for ev in mapping.events:
+                _mark_event_issues(engine, comp, ev.kind, dict(ev.columns), ctx)
+            # 4. quarantine the rows with any error; they store nothing
+            _quarantine_insert(
+                engine,
+                ctx,
+                f"SELECT c._row, c._errors, left(CAST({raw_record} AS VARCHAR), {RAW_LIMIT})"
+                " FROM _checked c JOIN _chunk s ON s._row = c._row WHERE c._errors IS NOT NULL",
+            )
+            n, bad, already = engine.rows(
+                "SELECT count(*), count(*) FILTER (_errors IS NOT NULL),"
+                " count(*) FILTER (_errors IS NULL AND _already) FROM _checked"
+            )[0]
+            result.rows_read += int(n)
+            result.rows_quarantined += int(bad)
+            result.rows_duplicate += int(already)
+            result.rows_stored += int(n) - int(bad) - int(already)
+            # 5. entities: this chunk's distinct property values, collected for step 7
+            entity_tables = _collect_entities(engine, comp, mapping, append=lo != first)
+            # 6. events (no ORDER BY: readers order by what they need; sorting is not free)
+            for ev in mapping.events:
+                _insert_events(engine, comp, ev, ctx)
         if rejects:
             _quarantine_rejects(engine, ctx, rejects)
-
-        counts = engine.rows(
-            "SELECT count(*), count(*) FILTER (_errors IS NOT NULL),"
-            " count(*) FILTER (_errors IS NULL AND _already) FROM _checked"
-        )[0]
-        result.rows_read = int(counts[0]) + len(rejects or [])
-        result.rows_quarantined = int(counts[1]) + len(rejects or [])
-        result.rows_duplicate = int(counts[2])
-        result.rows_stored = int(counts[0]) - int(counts[1]) - int(counts[2])
-
-        # 5. statements: one per entity, property, value and source, with the first row it came from
-        result.statements = _insert_statements(engine, comp, mapping, ctx)
-        # 6. events (no ORDER BY: readers order by what they need; sorting 1e8 rows is not free)
+            result.rows_read += len(rejects)
+            result.rows_quarantined += len(rejects)
+        # 7. statements: one per entity, property, value and source, with the first row
+        result.statements = _store_entities(engine, comp, mapping, ctx, entity_tables)
         for ev in mapping.events:
-            kind = event_kind(ev.kind)
-            target_cols = ["id"] + [c for c, _ in ev.columns]
-            exprs = [f"c.{q('v_' + ev.kind)}"] + [
-                _cast_for(kind, c, _ref_over(comp, r, "c")) for c, r in ev.columns
-            ]
-            if "amount_eur" not in target_cols and "currency" in target_cols:
-                target_cols.append("amount_eur")
-                cur = _ref_over(comp, dict(ev.columns)["currency"], "c")
-                amt = _ref_over(comp, dict(ev.columns)["amount"], "c")
-                exprs.append(f"CASE WHEN {cur} = 'EUR' THEN {amt} END")
-            target_cols += ["compartment", "evidence_sha256", "source_row", "run_id"]
-            exprs += [lit(ctx.compartment), lit(ctx.evidence_sha256), "c._row", str(ctx.run_id)]
-            engine.execute(
-                f"INSERT INTO {q(ev.kind)} ({', '.join(q(c) for c in target_cols)})"
-                f" SELECT {', '.join(exprs)} FROM _checked c"
-                " WHERE c._errors IS NULL AND NOT c._already"
-            )
             assert result.events is not None
             result.events[ev.kind] = result.rows_stored
         return result
@@ -363,10 +359,32 @@ def load_tabular(
         for name in registered:
             engine.unregister(name)
         _drop_quietly(engine, "_checked", "_event_issues")
+        with contextlib.suppress(Exception):
+            engine.execute("DROP VIEW IF EXISTS _chunk")
+        _drop_quietly(engine, *(q(f"_ent{h}") for h in comp.hash_columns.values()))
+
+
+def _insert_events(engine: Engine, comp: _Compiler, ev: EventSpec, ctx: LoadContext) -> None:
+    kind = event_kind(ev.kind)
+    target_cols = ["id"] + [c for c, _ in ev.columns]
+    exprs = [f"c.{q('v_' + ev.kind)}"] + [
+        _cast_for(kind, c, _ref_over(comp, r, "c")) for c, r in ev.columns
+    ]
+    if "amount_eur" not in target_cols and "currency" in target_cols:
+        target_cols.append("amount_eur")
+        cur = _ref_over(comp, dict(ev.columns)["currency"], "c")
+        amt = _ref_over(comp, dict(ev.columns)["amount"], "c")
+        exprs.append(f"CASE WHEN {cur} = 'EUR' THEN {amt} END")
+    target_cols += ["compartment", "evidence_sha256", "source_row", "run_id"]
+    exprs += [lit(ctx.compartment), lit(ctx.evidence_sha256), "c._row", str(ctx.run_id)]
+    engine.execute(
+        f"INSERT INTO {q(ev.kind)} ({', '.join(q(c) for c in target_cols)})"
+        f" SELECT {', '.join(exprs)} FROM _checked c WHERE c._errors IS NULL AND NOT c._already"
+    )
 
 
 def _mark_event_issues(
-    engine: Engine, comp: _Compiler, kind_name: str, refs: dict[str, ValueRef]
+    engine: Engine, comp: _Compiler, kind_name: str, refs: dict[str, ValueRef], ctx: LoadContext
 ) -> None:
     """A second row with the same event id in this file is an error; an event already stored with
     the same content is a duplicate (counted, not stored again); with other content, a conflict."""
@@ -384,9 +402,12 @@ def _mark_event_issues(
         " FALSE AS already FROM _checked c JOIN (SELECT "
         f"{vid} AS v, min(_row) AS first_row FROM _checked GROUP BY {vid} HAVING count(*) > 1) d"
         f" ON c.{vid} = d.v AND c._row <> d.first_row"
-        f" UNION ALL SELECT c._row, CASE WHEN NOT ({same}) THEN 'conflicts with the {kind_name}"
-        " event already stored from evidence ' || left(x.evidence_sha256, 12) || ' row ' ||"
-        f" x.source_row END, ({same}) FROM _checked c JOIN {q(kind_name)} x ON x.id = c.{vid}"
+        # an event stored by this very run comes from an earlier chunk of the same file
+        f" UNION ALL SELECT c._row, CASE WHEN x.run_id = {ctx.run_id} THEN 'same {kind_name} id as"
+        f" row ' || x.source_row || ' of this file' WHEN NOT ({same}) THEN 'conflicts with the"
+        f" {kind_name} event already stored from evidence ' || left(x.evidence_sha256, 12) ||"
+        f" ' row ' || x.source_row END, x.run_id <> {ctx.run_id} AND ({same})"
+        f" FROM _checked c JOIN {q(kind_name)} x ON x.id = c.{vid}"
     )
     engine.execute(
         "UPDATE _checked SET _errors = list_concat(_checked._errors, [{'field': 'id',"
@@ -481,49 +502,63 @@ def _property_columns(comp: _Compiler, mapping: Mapping, ref: ValueRef, tag: str
     ]
 
 
-def _insert_statements(engine: Engine, comp: _Compiler, mapping: Mapping, ctx: LoadContext) -> int:
-    """Collapse the rows to their distinct property values first (a million payments name a few
-    thousand accounts), once per key hash: entities keyed alike (an account, its holder, the
-    holding) are collapsed in one pass. Then unpivot those few rows into statements."""
+def _entity_groups(comp: _Compiler, mapping: Mapping) -> dict[str, list[EntitySpec]]:
+    """Entities keyed alike (an account, its holder, the holding) share one key hash."""
     groups: dict[str, list[EntitySpec]] = {}
     for entity in mapping.entities:
         groups.setdefault(comp.hash_columns[comp.key_hash(entity)], []).append(entity)
-    parts = []
+    return groups
+
+
+def _collect_entities(
+    engine: Engine, comp: _Compiler, mapping: Mapping, *, append: bool
+) -> list[str]:
+    """Collapse the checked rows to their distinct property values (a million payments name a few
+    thousand accounts), in one pass per key hash, into tables that ``_store_entities`` reads."""
     tables = []
-    try:
-        for hash_column, entities in groups.items():
-            table = q(f"_ent{hash_column}")
-            tables.append(table)
-            cols: list[str] = []
-            ids = []
-            for j, entity in enumerate(entities):
-                eid = comp.entity_ref(entity.name)
-                ids.append(eid)
-                cols.append(f"{eid} AS e{j}")
-                for i, (_prop, ref) in enumerate(entity.properties):
-                    cols += _property_columns(comp, mapping, ref, f"{j}_{i}")
-            engine.execute(
-                f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {', '.join(cols)},"
-                " min(c._row) AS _row FROM _checked c WHERE c._errors IS NULL"
-                f" AND ({' OR '.join(f'{e} IS NOT NULL' for e in ids)}) GROUP BY ALL"
+    for hash_column, entities in _entity_groups(comp, mapping).items():
+        table = q(f"_ent{hash_column}")
+        tables.append(table)
+        cols: list[str] = []
+        ids = []
+        for j, entity in enumerate(entities):
+            eid = comp.entity_ref(entity.name)
+            ids.append(eid)
+            cols.append(f"{eid} AS e{j}")
+            for i, (_prop, ref) in enumerate(entity.properties):
+                cols += _property_columns(comp, mapping, ref, f"{j}_{i}")
+        select = (
+            f"SELECT {', '.join(cols)}, min(c._row) AS _row FROM _checked c WHERE c._errors IS NULL"
+            f" AND ({' OR '.join(f'{e} IS NOT NULL' for e in ids)}) GROUP BY ALL"
+        )
+        if append:
+            engine.execute(f"INSERT INTO {table} {select}")
+        else:
+            engine.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {select}")
+    return tables
+
+
+def _store_entities(
+    engine: Engine, comp: _Compiler, mapping: Mapping, ctx: LoadContext, tables: list[str]
+) -> int:
+    """Unpivot the collected property values into statements and store the new ones."""
+    if not tables:
+        return 0
+    parts = []
+    for table, entities in zip(tables, _entity_groups(comp, mapping).values(), strict=True):
+        for j, entity in enumerate(entities):
+            parts.append(
+                f"SELECT e{j}, {lit(entity.kind)}, 'id', e{j}, CAST(NULL AS VARCHAR),"
+                f" CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR), _row FROM {table}"
+                f" WHERE e{j} IS NOT NULL"
             )
-            for j, entity in enumerate(entities):
+            for i, (prop, _ref) in enumerate(entity.properties):
+                t = f"{j}_{i}"
                 parts.append(
-                    f"SELECT e{j}, {lit(entity.kind)}, 'id', e{j}, CAST(NULL AS VARCHAR),"
-                    f" CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR), _row FROM {table}"
-                    f" WHERE e{j} IS NOT NULL"
+                    f"SELECT e{j}, {lit(entity.kind)}, {lit(prop)}, v{t}, o{t}, n{t}, t{t}, _row"
+                    f" FROM {table} WHERE e{j} IS NOT NULL AND v{t} IS NOT NULL"
                 )
-                for i, (prop, _ref) in enumerate(entity.properties):
-                    t = f"{j}_{i}"
-                    parts.append(
-                        f"SELECT e{j}, {lit(entity.kind)}, {lit(prop)}, v{t}, o{t}, n{t}, t{t}, _row"
-                        f" FROM {table} WHERE e{j} IS NOT NULL AND v{t} IS NOT NULL"
-                    )
-        if not parts:
-            return 0
-        return _store_statement_rows(engine, " UNION ALL ".join(parts), ctx)
-    finally:
-        _drop_quietly(engine, *tables)
+    return _store_statement_rows(engine, " UNION ALL ".join(parts), ctx)
 
 
 def _store_statement_rows(engine: Engine, rows_sql: str, ctx: LoadContext) -> int:
