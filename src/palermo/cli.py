@@ -68,10 +68,10 @@ def _print_json(data: Any) -> None:
 
 
 @contextmanager
-def _progress(ws: Workspace | None, enabled: bool) -> Iterator[Any]:
-    """A progress line on stderr (phase + the engine's own percent) when stderr is a terminal."""
+def _progress(enabled: bool) -> Iterator[Any]:
+    """A progress bar on stderr (phase, rows done) when stderr is a terminal."""
     if not enabled or not err.is_terminal:
-        yield lambda _msg: None
+        yield lambda _msg, _fraction=None: None
         return
     bar = Progress(
         SpinnerColumn(),
@@ -83,17 +83,15 @@ def _progress(ws: Workspace | None, enabled: bool) -> Iterator[Any]:
         transient=True,
     )
     task = bar.add_task("starting", total=100)
-    stop = ws.store.engine.watch(lambda pct: bar.update(task, completed=pct)) if ws else None
     with bar:
 
-        def say(msg: str) -> None:
-            bar.update(task, description=msg, completed=0)
+        def say(msg: str, fraction: float | None = None) -> None:
+            if fraction is None:
+                bar.update(task, description=msg, completed=0)
+            else:
+                bar.update(task, description=msg, completed=100 * fraction)
 
-        try:
-            yield say
-        finally:
-            if stop is not None:
-                stop.set()
+        yield say
 
 
 @app.command()
@@ -167,23 +165,27 @@ def ingest(
     Example: palermo ingest bank.csv --mapping payments --compartment case-17
     """
     reports = []
-    with Workspace.open(workspace) as ws, _progress(ws, not json_out) as say:
-        for file in files:
-            for report in ws.ingest(
-                file,
-                mapping=mapping,
-                compartment=compartment,
-                columns=columns,
-                delimiter=delimiter,
-                encoding=encoding,
-                sheet=sheet,
-                progress=say,
-            ):
-                reports.append(report)
-                if not json_out:
-                    out.print(report.summary())
-    if json_out:
-        _print_json([r.to_dict() for r in reports])
+    try:
+        with Workspace.open(workspace) as ws, _progress(not json_out) as say:
+            for file in files:
+                reports += ws.ingest(
+                    file,
+                    mapping=mapping,
+                    compartment=compartment,
+                    columns=columns,
+                    delimiter=delimiter,
+                    encoding=encoding,
+                    sheet=sheet,
+                    progress=say,
+                )
+    finally:
+        # printed once the progress bar (on stderr) is gone, so the two never share a line;
+        # files ingested before a failing one are reported too
+        if json_out:
+            _print_json([r.to_dict() for r in reports])
+        else:
+            for report in reports:
+                out.print(report.summary(), markup=False)
     quarantined = sum(r.rows_quarantined for r in reports)
     if quarantined and not allow_partial:
         raise PartialIngest(
@@ -281,7 +283,7 @@ def quarantine_retry(
 
     Example: palermo quarantine retry --mapping fixed-payments.yml
     """
-    with Workspace.open(workspace) as ws, _progress(ws, not json_out) as say:
+    with Workspace.open(workspace) as ws, _progress(not json_out) as say:
         reports = ws.retry_quarantine(run_id=run, mapping=mapping, columns=columns, progress=say)
     if json_out:
         _print_json([r.to_dict() for r in reports])

@@ -24,7 +24,12 @@ from palermo.store.access import check_compartment_name
 from palermo.store.loader import LoadContext, LoadResult, insert_statement_rows, load_tabular
 from palermo.store.workspace import Store, StoredFile
 
-Progress = Callable[[str], None]
+#: progress(message, fraction): a new phase when fraction is None, else how far it has got (0..1)
+Progress = Callable[[str, float | None], None]
+
+
+def _silent(_message: str, _fraction: float | None = None) -> None:
+    return None
 
 
 @dataclass
@@ -143,8 +148,8 @@ def ingest_file(
     store.scope.require(opts.compartment)
     if not path.is_file():
         raise SourceError(f"{path}: no such file")
-    say = progress or (lambda _msg: None)
-    say(f"receiving {name}")
+    say = progress or _silent
+    say(f"receiving {name}", None)
     received = store.receive_file(path)
     previous = store.engine.rows(
         "SELECT run_id FROM ingest_runs WHERE evidence_sha256 = ? AND mapping_sha256 = ?"
@@ -197,7 +202,7 @@ def _ingest_in_transaction(
     run_id = _next_run_id(store)
     _record_evidence(store, path, received)
     ctx = LoadContext(run_id, opts.compartment, received.sha256, path.name)
-    say(f"reading {path.name}")
+    say(f"reading {path.name}", None)
     if mapping.format == "ftm":
         result, details = _load_ftm(store, received.incoming, path.name, ctx, only_rows)
     else:
@@ -218,8 +223,16 @@ def _ingest_in_transaction(
             stage_name = "_stage_only"
             wanted = set(only_rows)
             rejects = [r for r in rejects if r["row"] in wanted]
-        say(f"checking and storing {path.name}")
-        result = load_tabular(store.engine, stage_name, mapping, ctx, _normaliser, rejects=rejects)
+        say(f"checking and storing {path.name}", None)
+        result = load_tabular(
+            store.engine,
+            stage_name,
+            mapping,
+            ctx,
+            _normaliser,
+            rejects=rejects,
+            on_chunk=lambda done, total: say(f"checking and storing {path.name}", done / total),
+        )
         details = staged.details
         readers.drop_stage(store.engine)
     store.engine.execute(
@@ -433,7 +446,7 @@ def retry_quarantine(
     """Re-read the open quarantined rows from their evidence copy, through the mapping they were
     ingested with (re-read from its file, so a fixed YAML applies) or ``mapping_override``. Rows
     that now pass land with their original file and row; the rest are quarantined again."""
-    say = progress or (lambda _msg: None)
+    say = progress or _silent
     cond, params = store.scope.sql_filter("q.compartment")
     sql = (
         "SELECT q.run_id, r.evidence_sha256, r.mapping_origin, r.compartment, e.original_name,"
@@ -456,7 +469,7 @@ def retry_quarantine(
             sheet=recorded.get("sheet"),
         )
         opts = IngestOptions(compartment, opts.delimiter, opts.encoding, opts.sheet)
-        say(f"retrying {len(rows)} rows of {original_name} (run {old_run})")
+        say(f"retrying {len(rows)} rows of {original_name} (run {old_run})", None)
         copy = store.tmp_dir / f"retry-{sha}{Path(original_name).suffix}"
         store.copy_evidence(sha, copy)
         received = StoredFile(sha, copy.stat().st_size, copy)

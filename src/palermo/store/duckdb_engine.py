@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -99,13 +99,6 @@ class DuckDBEngine:
         with contextlib.suppress(duckdb.Error):
             self.conn.unregister(name)
 
-    def progress(self) -> float:
-        """Progress of the running query in percent (-1 when unknown); safe from another thread."""
-        try:
-            return float(self.conn.query_progress())
-        except duckdb.Error:
-            return -1.0
-
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """All writes inside the block land together or not at all (a killed process included:
@@ -123,19 +116,6 @@ class DuckDBEngine:
             raise
         self._in_transaction = False
         self.execute("COMMIT")
-
-    def watch(self, callback: Callable[[float], None], interval: float = 0.25) -> threading.Event:
-        """Call ``callback(percent)`` from a thread while queries run; set the event to stop."""
-        stop = threading.Event()
-
-        def loop() -> None:
-            while not stop.wait(interval):
-                pct = self.progress()
-                if pct >= 0:
-                    callback(pct)
-
-        threading.Thread(target=loop, daemon=True).start()
-        return stop
 
     def close(self) -> None:
         self.conn.close()

@@ -226,11 +226,13 @@ def load_tabular(
     normalise: Normaliser,
     *,
     rejects: list[dict[str, Any]] | None = None,
+    on_chunk: Callable[[int, int], None] | None = None,
 ) -> LoadResult:
     """Check, normalise and store every row of ``stage`` through ``mapping``.
 
     ``rejects`` are records the reader could not even split into fields (wrong column count, bad
-    encoding); they go to the quarantine as they are. Call inside the ingest transaction.
+    encoding); they go to the quarantine as they are. ``on_chunk(done, total)`` reports progress in
+    rows. Call inside the ingest transaction.
     """
     cols = stage_columns(engine, stage)
     comp = _Compiler(mapping, [c for c in cols if c != "_row"], ctx)
@@ -313,7 +315,9 @@ def load_tabular(
         )
         # The rows are checked and stored in chunks, so that the checked table of a chunk stays in
         # memory: a whole-file table of 1e8 rows would spill to disk and be read back many times.
-        first, last = engine.rows(f"SELECT min(_row), max(_row) FROM {q(stage)}")[0]
+        first, last, total = engine.rows(f"SELECT min(_row), max(_row), count(*) FROM {q(stage)}")[
+            0
+        ]
         chunk = int(mapping.options.get("chunk_rows", CHUNK_ROWS))
         entity_tables: list[str] = []
         for lo in range(int(first or 0), int(last or -1) + 1, chunk):
@@ -345,6 +349,8 @@ def load_tabular(
             # 6. events (no ORDER BY: readers order by what they need; sorting is not free)
             for ev in mapping.events:
                 _insert_events(engine, comp, ev, ctx)
+            if on_chunk is not None:
+                on_chunk(result.rows_read, int(total))
         if rejects:
             _quarantine_rejects(engine, ctx, rejects)
             result.rows_read += len(rejects)
