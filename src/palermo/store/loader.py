@@ -84,11 +84,23 @@ class _Compiler:
             self.hash_columns.setdefault(self.key_hash(entity), f"_h{len(self.hash_columns)}")
 
     def raw(self, spec: FieldSpec) -> str:
+        """The field's source text, trimmed, NULL when empty (see ``trimmed_source``)."""
         if spec.column not in self.columns:
             return "CAST(NULL AS VARCHAR)"
-        return f"NULLIF(trim(s.{q(spec.column)}), '')"
+        return f"s.{q(spec.column)}"
+
+    def trimmed_source(self, source: str) -> str:
+        """A subquery over ``source`` with every mapped column trimmed once, not once per use."""
+        used = sorted({f.column for f in self.m.fields.values() if f.column in self.columns})
+        cols = "".join(f", NULLIF(trim({q(c)}), '') AS {q(c)}" for c in used)
+        return f"(SELECT _row{cols} FROM {source})"
+
+    def norm_source(self, spec: FieldSpec) -> str:
+        """The registered normaliser table of the field's type (shared by fields of that type)."""
+        return f"_norm_{spec.type.value}"
 
     def norm_table(self, spec: FieldSpec) -> str:
+        """The field's alias of its type's normaliser table in the check query."""
         return q(f"_norm_{spec.name}")
 
     def text_error(self, raw: str) -> str:
@@ -240,23 +252,45 @@ def load_tabular(
     registered: list[str] = []
     joins: list[str] = []
     try:
-        # 1. rich normalisers over the distinct values of each such column
+        # 1. rich normalisers over the distinct values of each such type (a payer's and a
+        #    payee's accounts are one set: each value is normalised once), in one scan
+        by_type: dict[ValueType, list[FieldSpec]] = {}
         for spec in mapping.fields.values():
-            if not spec.type.is_distinct_normalised or spec.column not in comp.columns:
-                continue
-            raw = comp.raw(spec)
-            distinct = engine.arrow(
-                f"SELECT DISTINCT {raw} AS raw FROM {q(stage)} s WHERE {raw} IS NOT NULL"
+            if spec.type.is_distinct_normalised and spec.column in comp.columns:
+                by_type.setdefault(spec.type, []).append(spec)
+        if by_type:
+            aggregates = ", ".join(
+                f"list(DISTINCT {comp.raw(spec)}) AS {q(spec.name)}"
+                for specs in by_type.values()
+                for spec in specs
             )
-            table = normalise(spec.type, distinct.column("raw").to_pylist(), mapping.options)
-            name = f"_norm_{spec.name}"
+            found = engine.arrow(
+                f"SELECT {aggregates} FROM {comp.trimmed_source(q(stage))} s"
+            ).to_pylist()[0]
+        for vtype, specs in by_type.items():
+            values = sorted(
+                {v for spec in specs for v in (found[spec.name] or []) if v is not None}
+            )
+            table = normalise(vtype, values, mapping.options)
+            name = comp.norm_source(specs[0])
             engine.register(name, table)
             registered.append(name)
-            joins.append(f"LEFT JOIN {q(name)} ON {q(name)}.raw = {raw}")
+            for spec in specs:
+                alias = comp.norm_table(spec)
+                joins.append(f"LEFT JOIN {q(name)} AS {alias} ON {alias}.raw = {comp.raw(spec)}")
 
         # 2. the checked table, materialised once: typed values, facets, the raw text of the
         #    fields entities keep as `original`, errors, entity ids and event ids
-        used_raw = {r.field for e in mapping.entities for _, r in e.properties if r.field}
+        # The raw text is kept only where normalising changes it (names, accounts, ...); facets
+        # (an IBAN's country, a name's transliteration) only where an event needs them per row:
+        # entities get theirs after being collapsed to distinct values (see _store_entities).
+        used_raw = {
+            r.field
+            for e in mapping.entities
+            for _, r in e.properties
+            if r.field and mapping.fields[r.field].type.is_distinct_normalised
+        }
+        row_facets = {(r.field, r.facet) for ev in mapping.events for _, r in ev.columns if r.facet}
         select = ["s._row AS _row"]
         errors = []
         reasons = []
@@ -267,12 +301,13 @@ def load_tabular(
             errors.append(
                 f"{{'field': {lit(spec.name)}, 'column': {lit(spec.column)}, 'reason': {error}}}"
             )
-            if spec.type.is_distinct_normalised and spec.column in comp.columns:
-                n = comp.norm_table(spec)
-                for facet in _facets(spec.type):
+            for facet in _facets(spec.type):
+                if (spec.name, facet) not in row_facets:
+                    continue
+                if spec.column in comp.columns:
+                    n = comp.norm_table(spec)
                     select.append(f"{n}.{q(facet)} AS {q('x_' + spec.name + '_' + facet)}")
-            elif spec.type.is_distinct_normalised:
-                for facet in _facets(spec.type):
+                else:
                     select.append(f"CAST(NULL AS VARCHAR) AS {q('x_' + spec.name + '_' + facet)}")
             if spec.name in used_raw:
                 select.append(f"{comp.raw(spec)} AS {q('r_' + spec.name)}")
@@ -308,7 +343,7 @@ def load_tabular(
             # per row was the most expensive step of a large load
             + f", CASE WHEN coalesce({', '.join(reasons)}) IS NOT NULL THEN"
             + f" list_filter([{', '.join(errors)}], lambda e: e.reason IS NOT NULL) END AS _errors"
-            + f" FROM _chunk s {' '.join(joins)}) c) c"
+            + f" FROM {comp.trimmed_source('_chunk')} s {' '.join(joins)}) c) c"
         )
         raw_record = (
             "to_json({" + ", ".join(f"{lit(c)}: s.{q(c)}" for c in cols if c != "_row") + "})"
@@ -488,24 +523,18 @@ def _quarantine_rejects(engine: Engine, ctx: LoadContext, rejects: list[dict[str
 
 
 def _property_columns(comp: _Compiler, mapping: Mapping, ref: ValueRef, tag: str) -> list[str]:
-    """SQL for one property's value, original, normalised and transliterated forms."""
-    value = comp.ref(ref)
-    normalised = translit = original = "CAST(NULL AS VARCHAR)"
+    """SQL for one property's value and original text over the checked table. A facet's value
+    is its field's value here; the facet itself is looked up after the collapse."""
+    value = comp.ref(ref if ref.facet is None else ValueRef(field=ref.field))
+    original = "CAST(NULL AS VARCHAR)"
     value_sql = f"CAST({value} AS VARCHAR)"
     if ref.field and not ref.facet:
         spec = mapping.fields[ref.field]
-        original = f"c.{q('r_' + ref.field)}"
-        if spec.type == ValueType.NAME:
-            normalised = f"c.{q('x_' + ref.field + '_normalised')}"
-            translit = f"c.{q('x_' + ref.field + '_translit')}"
+        original = f"c.{q('r_' + ref.field)}" if spec.type.is_distinct_normalised else value_sql
         if spec.type == ValueType.DATETIME:
             value_sql = f"strftime({value}, '%Y-%m-%dT%H:%M:%SZ')"
-    return [
-        f"{value_sql} AS v{tag}",
-        f"{original} AS o{tag}",
-        f"{normalised} AS n{tag}",
-        f"{translit} AS t{tag}",
-    ]
+            original = value_sql
+    return [f"{value_sql} AS v{tag}", f"{original} AS o{tag}"]
 
 
 def _entity_groups(comp: _Compiler, mapping: Mapping) -> dict[str, list[EntitySpec]]:
@@ -544,6 +573,49 @@ def _collect_entities(
     return tables
 
 
+def _unpivot(
+    comp: _Compiler,
+    mapping: Mapping,
+    table: str,
+    entity: EntitySpec,
+    j: int,
+    i: int,
+    prop: str,
+    ref: ValueRef,
+) -> str:
+    """Statements of one property from a collapsed table; names and facets look up their
+    normalised forms in the (small) normaliser table by value: they are functions of the value."""
+    t = f"{j}_{i}"
+    kind = lit(entity.kind)
+    spec = mapping.fields.get(ref.field or "")
+    looked_up = (
+        spec is not None
+        and spec.column in comp.columns
+        and (ref.facet is not None or spec.type == ValueType.NAME)
+    )
+    if not looked_up:
+        if ref.facet is not None:
+            return "SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE FALSE"
+        return (
+            f"SELECT e{j}, {kind}, {lit(prop)}, v{t}, o{t}, CAST(NULL AS VARCHAR),"
+            f" CAST(NULL AS VARCHAR), _row FROM {table} WHERE e{j} IS NOT NULL AND v{t} IS NOT NULL"
+        )
+    assert spec is not None
+    norm = q(comp.norm_source(spec))
+    if ref.facet is not None:
+        facet = q(ref.facet)
+        return (
+            f"SELECT x.e{j}, {kind}, {lit(prop)}, n.{facet}, NULL, NULL, NULL, x._row FROM {table} x"
+            f" JOIN (SELECT DISTINCT value, {facet} FROM {norm}) n ON n.value = x.v{t}"
+            f" WHERE x.e{j} IS NOT NULL AND n.{facet} IS NOT NULL"
+        )
+    return (
+        f"SELECT x.e{j}, {kind}, {lit(prop)}, x.v{t}, x.o{t}, n.normalised, n.translit, x._row"
+        f" FROM {table} x LEFT JOIN (SELECT DISTINCT value, normalised, translit FROM {norm}) n"
+        f" ON n.value = x.v{t} WHERE x.e{j} IS NOT NULL AND x.v{t} IS NOT NULL"
+    )
+
+
 def _store_entities(
     engine: Engine, comp: _Compiler, mapping: Mapping, ctx: LoadContext, tables: list[str]
 ) -> int:
@@ -558,12 +630,8 @@ def _store_entities(
                 f" CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR), _row FROM {table}"
                 f" WHERE e{j} IS NOT NULL"
             )
-            for i, (prop, _ref) in enumerate(entity.properties):
-                t = f"{j}_{i}"
-                parts.append(
-                    f"SELECT e{j}, {lit(entity.kind)}, {lit(prop)}, v{t}, o{t}, n{t}, t{t}, _row"
-                    f" FROM {table} WHERE e{j} IS NOT NULL AND v{t} IS NOT NULL"
-                )
+            for i, (prop, ref) in enumerate(entity.properties):
+                parts.append(_unpivot(comp, mapping, table, entity, j, i, prop, ref))
     return _store_statement_rows(engine, " UNION ALL ".join(parts), ctx)
 
 
