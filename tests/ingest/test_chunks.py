@@ -48,3 +48,21 @@ def test_duplicate_id_in_a_later_chunk_is_quarantined(tmp_path: Path) -> None:
     assert (report.rows_stored, report.rows_quarantined) == (321, 1)
     assert q["row"] == 323
     assert "same payments id as row 2 of this file" in q["reason"]
+
+
+def test_duplicate_call_across_chunks_is_quarantined(tmp_path: Path) -> None:
+    # call ids come from normalised values (E.164 numbers, UTC time): the same call written with
+    # another number format is still the same call
+    path = tmp_path / "calls.csv"
+    path.write_text(
+        "caller,callee,start_time,duration_s\n"
+        "+44 20 7946 0001,+44 20 7946 0002,2024-03-01T10:00:00Z,60\n"
+        "+44 20 7946 0003,+44 20 7946 0004,2024-03-01T11:00:00Z,30\n"
+        "020 7946 0001,020 7946 0002,2024-03-01 10:00:00,60\n",
+        encoding="utf-8",
+    )
+    with palermo.init(tmp_path / "ws") as ws:
+        [report] = ws.ingest(path, mapping=_chunked("calls", 1))
+        [q] = ws.quarantine()
+    assert (report.rows_stored, report.rows_quarantined) == (2, 1)
+    assert q["row"] == 4 and "same calls id as row 2" in q["reason"]

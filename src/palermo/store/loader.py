@@ -251,6 +251,7 @@ def load_tabular(
     result = LoadResult(events={})
     registered: list[str] = []
     joins: list[str] = []
+    join_of: dict[str, str] = {}
     try:
         # 1. rich normalisers over the distinct values of each such type (a payer's and a
         #    payee's accounts are one set: each value is normalised once), in one scan
@@ -277,7 +278,10 @@ def load_tabular(
             registered.append(name)
             for spec in specs:
                 alias = comp.norm_table(spec)
-                joins.append(f"LEFT JOIN {q(name)} AS {alias} ON {alias}.raw = {comp.raw(spec)}")
+                join_of[spec.name] = (
+                    f"LEFT JOIN {q(name)} AS {alias} ON {alias}.raw = {comp.raw(spec)}"
+                )
+                joins.append(join_of[spec.name])
 
         # 2. the checked table, materialised once: typed values, facets, the raw text of the
         #    fields entities keep as `original`, errors, entity ids and event ids
@@ -332,6 +336,9 @@ def load_tabular(
             )
             prefix = lit(f"{ctx.compartment}|{mapping.namespace}|{ev.kind}|")
             ids.append(f"md5({prefix} || {parts}) AS {q('v_' + ev.kind)}")
+        # Event ids of the whole file, once: duplicates inside the file and events stored before
+        # are found here with one aggregate and one join, not per chunk against a growing table.
+        _prepare_event_checks(engine, comp, mapping, stage, join_of, ids)
         checked_sql = (
             "CREATE OR REPLACE TEMP TABLE _checked AS SELECT c.*"
             + "".join(f", {x}" for x in ids)
@@ -363,7 +370,7 @@ def load_tabular(
             engine.execute(checked_sql)
             # 3. events: duplicates inside the file and events already stored (same id)
             for ev in mapping.events:
-                _mark_event_issues(engine, comp, ev.kind, dict(ev.columns), ctx)
+                _mark_event_issues(engine, comp, ev.kind, dict(ev.columns))
             # 4. quarantine the rows with any error; they store nothing
             _quarantine_insert(
                 engine,
@@ -399,7 +406,9 @@ def load_tabular(
     finally:
         for name in registered:
             engine.unregister(name)
-        _drop_quietly(engine, "_checked", "_event_issues")
+        _drop_quietly(engine, "_checked", "_event_issues", "_file_ids")
+        for ev in mapping.events:
+            _drop_quietly(engine, q("_dups_" + ev.kind), q("_known_" + ev.kind))
         with contextlib.suppress(Exception):
             engine.execute("DROP VIEW IF EXISTS _chunk")
         _drop_quietly(engine, *(q(f"_ent{h}") for h in comp.hash_columns.values()))
@@ -424,8 +433,56 @@ def _insert_events(engine: Engine, comp: _Compiler, ev: EventSpec, ctx: LoadCont
     )
 
 
+def _prepare_event_checks(
+    engine: Engine,
+    comp: _Compiler,
+    mapping: Mapping,
+    stage: str,
+    join_of: dict[str, str],
+    id_columns: list[str],
+) -> None:
+    """Per event kind: ``_dups_KIND`` (ids seen more than once in the file, with the first row) and
+    ``_known_KIND`` (events already in the workspace with an id this file also has)."""
+    if not mapping.events:
+        return
+    by_name = {e.name: e for e in mapping.entities}
+    needed: set[str] = set()
+    hash_sql: dict[str, str] = {}
+    for ev in mapping.events:
+        refs = dict(ev.columns)
+        for column in ev.id_from:
+            ref = refs[column]
+            needed.update(ref.fields_used())
+            for name in (ref.entity, *ref.entities):
+                if name:
+                    needed.update(by_name[name].key)
+                    needed.update(comp.when_fields(by_name[name]))
+                    key_hash = comp.key_hash(by_name[name])
+                    hash_sql[key_hash] = comp.hash_columns[key_hash]
+    fields = [mapping.fields[f] for f in sorted(needed)]
+    values = ", ".join(f"{comp.value_and_error(f)[0]} AS {q('f_' + f.name)}" for f in fields)
+    hashes = "".join(f", {sql} AS {name}" for sql, name in hash_sql.items())
+    engine.execute(
+        f"CREATE OR REPLACE TEMP TABLE _file_ids AS SELECT c._row, {', '.join(id_columns)}"
+        f" FROM (SELECT c.*{hashes} FROM (SELECT s._row{', ' if values else ''}{values}"
+        f" FROM {comp.trimmed_source(q(stage))} s"
+        f" {' '.join(join_of[f.name] for f in fields if f.name in join_of)}) c) c"
+    )
+    for ev in mapping.events:
+        vid = q("v_" + ev.kind)
+        engine.execute(
+            f"CREATE OR REPLACE TEMP TABLE {q('_dups_' + ev.kind)} AS SELECT {vid} AS v,"
+            f" min(_row) AS first_row FROM _file_ids GROUP BY {vid} HAVING count(*) > 1"
+        )
+        engine.execute(
+            f"CREATE OR REPLACE TEMP TABLE {q('_known_' + ev.kind)} AS SELECT x.* FROM {q(ev.kind)} x"
+            f" SEMI JOIN _file_ids f ON x.id = f.{vid}"
+        )
+    engine.execute("DROP TABLE _file_ids")
+
+
 def _mark_event_issues(
-    engine: Engine, comp: _Compiler, kind_name: str, refs: dict[str, ValueRef], ctx: LoadContext
+    engine: Engine, comp: _Compiler, kind_name: str, refs: dict[str, ValueRef]
 ) -> None:
     """A second row with the same event id in this file is an error; an event already stored with
     the same content is a duplicate (counted, not stored again); with other content, a conflict."""
@@ -440,15 +497,12 @@ def _mark_event_issues(
     engine.execute(
         "CREATE OR REPLACE TEMP TABLE _event_issues AS"
         f" SELECT c._row, 'same {kind_name} id as row ' || d.first_row || ' of this file' AS reason,"
-        " FALSE AS already FROM _checked c JOIN (SELECT "
-        f"{vid} AS v, min(_row) AS first_row FROM _checked GROUP BY {vid} HAVING count(*) > 1) d"
+        f" FALSE AS already FROM _checked c JOIN {q('_dups_' + kind_name)} d"
         f" ON c.{vid} = d.v AND c._row <> d.first_row"
-        # an event stored by this very run comes from an earlier chunk of the same file
-        f" UNION ALL SELECT c._row, CASE WHEN x.run_id = {ctx.run_id} THEN 'same {kind_name} id as"
-        f" row ' || x.source_row || ' of this file' WHEN NOT ({same}) THEN 'conflicts with the"
-        f" {kind_name} event already stored from evidence ' || left(x.evidence_sha256, 12) ||"
-        f" ' row ' || x.source_row END, x.run_id <> {ctx.run_id} AND ({same})"
-        f" FROM _checked c JOIN {q(kind_name)} x ON x.id = c.{vid}"
+        f" UNION ALL SELECT c._row, CASE WHEN NOT ({same}) THEN 'conflicts with the {kind_name}"
+        " event already stored from evidence ' || left(x.evidence_sha256, 12) || ' row ' ||"
+        f" x.source_row END, ({same}) FROM _checked c JOIN {q('_known_' + kind_name)} x"
+        f" ON x.id = c.{vid}"
     )
     engine.execute(
         "UPDATE _checked SET _errors = list_concat(_checked._errors, [{'field': 'id',"
