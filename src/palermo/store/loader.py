@@ -362,6 +362,9 @@ def load_tabular(
         ]
         chunk = int(mapping.options.get("chunk_rows", CHUNK_ROWS))
         entity_tables: list[str] = []
+        # From here on no step relies on the order rows are written in (rows carry _row), and
+        # order-preserving sinks cost time.
+        engine.execute("SET preserve_insertion_order = false")
         for lo in range(int(first or 0), int(last or -1) + 1, chunk):
             engine.execute(
                 f"CREATE OR REPLACE TEMP VIEW _chunk AS SELECT * FROM {q(stage)}"
@@ -404,6 +407,8 @@ def load_tabular(
             result.events[ev.kind] = result.rows_stored
         return result
     finally:
+        with contextlib.suppress(Exception):
+            engine.execute("SET preserve_insertion_order = true")
         for name in registered:
             engine.unregister(name)
         _drop_quietly(engine, "_checked", "_event_issues", "_file_ids")
