@@ -5,7 +5,6 @@ same protocol later without the rest of Palermo changing."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -31,13 +30,3 @@ class Engine(Protocol):
     def transaction(self) -> Any: ...
 
     def close(self) -> None: ...
-
-
-@contextmanager
-def registered(engine: Engine, name: str, table: pa.Table) -> Iterator[str]:
-    """Make an Arrow table visible to SQL as ``name`` for the duration of a block."""
-    engine.register(name, table)
-    try:
-        yield name
-    finally:
-        engine.unregister(name)

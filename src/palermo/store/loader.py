@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 
 from palermo.model import ValueType, event_kind
-from palermo.model.mapping import EntitySpec, EventSpec, FieldSpec, Mapping, ValueRef
+from palermo.model.mapping import FACETS, EntitySpec, EventSpec, FieldSpec, Mapping, ValueRef
 from palermo.store.engine import Engine
 
 #: Normaliser callback: (type, distinct raw values, mapping options) -> table raw, value, error, facets
@@ -305,7 +305,7 @@ def load_tabular(
             errors.append(
                 f"{{'field': {lit(spec.name)}, 'column': {lit(spec.column)}, 'reason': {error}}}"
             )
-            for facet in _facets(spec.type):
+            for facet in FACETS.get(spec.type, ()):
                 if (spec.name, facet) not in row_facets:
                     continue
                 if spec.column in comp.columns:
@@ -332,7 +332,7 @@ def load_tabular(
         for ev in mapping.events:
             refs = dict(ev.columns)
             parts = " || '|' || ".join(
-                f"coalesce(CAST({_ref_over(comp, refs[c])} AS VARCHAR), '')" for c in ev.id_from
+                f"coalesce(CAST({comp.ref(refs[c])} AS VARCHAR), '')" for c in ev.id_from
             )
             prefix = lit(f"{ctx.compartment}|{mapping.namespace}|{ev.kind}|")
             ids.append(f"md5({prefix} || {parts}) AS {q('v_' + ev.kind)}")
@@ -422,13 +422,11 @@ def load_tabular(
 def _insert_events(engine: Engine, comp: _Compiler, ev: EventSpec, ctx: LoadContext) -> None:
     kind = event_kind(ev.kind)
     target_cols = ["id"] + [c for c, _ in ev.columns]
-    exprs = [f"c.{q('v_' + ev.kind)}"] + [
-        _cast_for(kind, c, _ref_over(comp, r, "c")) for c, r in ev.columns
-    ]
+    exprs = [f"c.{q('v_' + ev.kind)}"] + [_cast_for(kind, c, comp.ref(r)) for c, r in ev.columns]
     if "amount_eur" not in target_cols and "currency" in target_cols:
         target_cols.append("amount_eur")
-        cur = _ref_over(comp, dict(ev.columns)["currency"], "c")
-        amt = _ref_over(comp, dict(ev.columns)["amount"], "c")
+        cur = comp.ref(dict(ev.columns)["currency"])
+        amt = comp.ref(dict(ev.columns)["amount"])
         exprs.append(f"CASE WHEN {cur} = 'EUR' THEN {amt} END")
     target_cols += ["compartment", "evidence_sha256", "source_row", "run_id"]
     exprs += [lit(ctx.compartment), lit(ctx.evidence_sha256), "c._row", str(ctx.run_id)]
@@ -495,7 +493,7 @@ def _mark_event_issues(
     vid = q("v_" + kind_name)
     required = {k.name for k in kind.columns if k.required}
     same = " AND ".join(
-        f"x.{q(c)} IS NOT DISTINCT FROM {_cast_for(kind, c, _ref_over(comp, refs[c], 'c'))}"
+        f"x.{q(c)} IS NOT DISTINCT FROM {_cast_for(kind, c, comp.ref(refs[c]))}"
         for c in refs
         if c in required
     )
@@ -525,20 +523,6 @@ def _drop_quietly(engine: Engine, *tables: str) -> None:
     for table in tables:
         with contextlib.suppress(Exception):
             engine.execute(f"DROP TABLE IF EXISTS {table}")
-
-
-def _facets(vtype: ValueType) -> tuple[str, ...]:
-    from palermo.model.mapping import FACETS
-
-    names = FACETS.get(vtype, ())
-    if vtype == ValueType.NAME:
-        return ("normalised", "translit")
-    return names
-
-
-def _ref_over(comp: _Compiler, ref: ValueRef, alias: str = "c") -> str:
-    sql = comp.ref(ref)
-    return sql if alias == "c" else sql.replace("c.", f"{alias}.")
 
 
 def _cast_for(kind: Any, column: str, expr: str) -> str:
