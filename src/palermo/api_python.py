@@ -76,16 +76,25 @@ class Workspace:
         mapping: str | Mapping,
         compartment: str = "default",
         columns: str | dict[str, str] | None = None,
+        defaults: str | dict[str, str] | None = None,
         delimiter: str | None = None,
         encoding: str | None = None,
         sheet: str | None = None,
         progress: Progress | None = None,
     ) -> list[IngestReport]:
-        """Ingest files through a mapping (a built-in name, a YAML path, or a ``Mapping``)."""
+        """Ingest files through a mapping (a built-in name, a YAML path, or a ``Mapping``).
+
+        ``columns`` reads fields from other columns (``"amount=Betrag"``); ``defaults`` gives a
+        value where a field's column is missing or empty (``"currency=EUR"``)."""
         m = load_mapping(mapping) if isinstance(mapping, str) else mapping
         overrides = parse_columns_option(columns) if isinstance(columns, str) else (columns or {})
         if overrides:
             m = m.with_columns(overrides)
+        fixed = (
+            parse_columns_option(defaults, "--default") if isinstance(defaults, str) else defaults
+        )
+        if fixed:
+            m = m.with_defaults(fixed)
         opts = IngestOptions(compartment, delimiter, encoding, sheet)
         return [ingest_file(self.store, Path(f), m, opts, progress=progress) for f in files]
 

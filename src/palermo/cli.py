@@ -147,6 +147,12 @@ def ingest(
     columns: Annotated[
         str | None, typer.Option(help="Read fields from other columns: field=COLUMN,...")
     ] = None,
+    default: Annotated[
+        str | None,
+        typer.Option(
+            "--default", help="Values for fields whose column is missing or empty: field=VALUE,..."
+        ),
+    ] = None,
     delimiter: Annotated[str | None, typer.Option(help="CSV delimiter (default: sniffed).")] = None,
     encoding: Annotated[str | None, typer.Option(help="Text encoding (default UTF-8).")] = None,
     sheet: Annotated[str | None, typer.Option(help="XLSX sheet (default: the first).")] = None,
@@ -163,6 +169,8 @@ def ingest(
     is a no-op.
 
     Example: palermo ingest bank.csv --mapping payments --compartment case-17
+
+    Example: palermo ingest tx.csv -m payments --columns amount=Betrag --default currency=EUR
     """
     reports = []
     try:
@@ -173,6 +181,7 @@ def ingest(
                     mapping=mapping,
                     compartment=compartment,
                     columns=columns,
+                    defaults=default,
                     delimiter=delimiter,
                     encoding=encoding,
                     sheet=sheet,

@@ -267,3 +267,26 @@ def test_custom_yaml_mapping_by_path(ws, tmp_path: Path):
     ]
     runs = ws.status()["sources"]
     assert [s["mapping"] for s in runs] == ["suspects"]
+
+
+def test_default_fills_a_missing_column(ws, tmp_path):
+    # an export with another layout and no currency column at all (AMLSim-like)
+    path = tmp_path / "tx.csv"
+    path.write_text(
+        "TX_ID,SENDER_ACCOUNT_ID,RECEIVER_ACCOUNT_ID,TX_AMOUNT,TIMESTAMP\n"
+        "1,1001,1002,250.00,2024-01-02 10:00:00\n"
+        "2,1002,1003,,2024-01-02 11:00:00\n",
+        encoding="utf-8",
+    )
+    [report] = ws.ingest(
+        path,
+        mapping="payments",
+        columns="transaction_id=TX_ID,from_account=SENDER_ACCOUNT_ID,"
+        "to_account=RECEIVER_ACCOUNT_ID,amount=TX_AMOUNT,timestamp=TIMESTAMP",
+        defaults="currency=EUR",
+    )
+    assert (report.rows_stored, report.rows_quarantined) == (1, 1)
+    row = ws.sql("SELECT currency, amount_eur, payer_account FROM payments").to_pylist()
+    assert row == [{"currency": "EUR", "amount_eur": 250, "payer_account": "1001"}]
+    [q] = ws.quarantine()
+    assert (q["row"], q["field"]) == (3, "amount")

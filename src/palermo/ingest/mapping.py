@@ -11,6 +11,7 @@ The mapping is compiled into SQL by the store's loader; no row is touched in Pyt
       transaction_id: {type: identifier, required: true}
       from_account:   {type: account, required: true}
       from_name:      {type: name}
+      currency:       {type: currency, required: true, default: EUR}  # where missing/empty
     entities:
       payer_account:
         kind: BankAccount
@@ -75,14 +76,14 @@ def load_mapping(name_or_path: str) -> Mapping:
     return parse_mapping(data, origin)
 
 
-def parse_columns_option(text: str | None) -> dict[str, str]:
-    """Parse ``--columns field=COLUMN,field2=COLUMN 2``."""
+def parse_columns_option(text: str | None, option: str = "--columns") -> dict[str, str]:
+    """Parse ``--columns field=COLUMN,field2=COLUMN 2`` (or ``--default field=VALUE,...``)."""
     if not text:
         return {}
     out: dict[str, str] = {}
     for part in text.split(","):
         if "=" not in part:
-            raise MappingError(f"--columns: expected field=COLUMN, got {part!r}")
+            raise MappingError(f"{option}: expected field=VALUE, got {part!r}")
         key, _, value = part.partition("=")
         out[key.strip()] = value.strip()
     return out
@@ -123,8 +124,13 @@ def parse_mapping(data: Any, origin: str) -> Mapping:
                 f"mapping {name}: field {fname}: unknown type {spec.get('type')!r} "
                 f"(known: {', '.join(t.value for t in ValueType)})"
             ) from None
+        default = spec.get("default")
         fields[fname] = FieldSpec(
-            fname, str(spec.get("column", fname)), vtype, bool(spec.get("required"))
+            fname,
+            str(spec.get("column", fname)),
+            vtype,
+            bool(spec.get("required")),
+            None if default is None else str(default),
         )
 
     def check_field(fname: str, where: str) -> None:

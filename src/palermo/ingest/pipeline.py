@@ -95,7 +95,9 @@ def check_columns(mapping: Mapping, columns: list[str], name: str) -> None:
     """A file missing a required column, or every alternative of ``require_any``, is refused."""
     present = set(columns)
     missing = [
-        f"{s.column}" for s in mapping.fields.values() if s.required and s.column not in present
+        s.column
+        for s in mapping.fields.values()
+        if s.required and s.column not in present and s.default is None
     ]
     if mapping.require_any and not any(
         all(mapping.fields[f].column in present for f in group) for group in mapping.require_any

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from palermo.errors import MappingError
@@ -26,6 +26,7 @@ class FieldSpec:
     column: str
     type: ValueType
     required: bool = False
+    default: str | None = None  # used where the column is missing or the cell empty
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,9 @@ class Mapping:
             "name": self.name,
             "format": self.format,
             "namespace": self.namespace,
-            "fields": {k: [v.column, str(v.type), v.required] for k, v in self.fields.items()},
+            "fields": {
+                k: [v.column, str(v.type), v.required, v.default] for k, v in self.fields.items()
+            },
             "require_any": [list(g) for g in self.require_any],
             "entities": [repr(e) for e in self.entities],
             "events": [repr(e) for e in self.events],
@@ -102,17 +105,18 @@ class Mapping:
                 raise MappingError(
                     f"--columns: mapping {self.name!r} has no field {name!r} ({known})"
                 )
-            spec = fields[name]
-            fields[name] = FieldSpec(spec.name, column, spec.type, spec.required)
-        return Mapping(
-            self.name,
-            self.format,
-            self.description,
-            self.namespace,
-            fields,
-            self.require_any,
-            self.entities,
-            self.events,
-            self.options,
-            self.origin,
-        )
+            fields[name] = replace(fields[name], column=column)
+        return replace(self, fields=fields)
+
+    def with_defaults(self, defaults: dict[str, str]) -> Mapping:
+        """Return a copy using ``value`` where a field's column is missing or empty
+        (``--default currency=EUR`` for an export that has no currency column)."""
+        fields = dict(self.fields)
+        for name, value in defaults.items():
+            if name not in fields:
+                known = ", ".join(fields) or "none"
+                raise MappingError(
+                    f"--default: mapping {self.name!r} has no field {name!r} ({known})"
+                )
+            fields[name] = replace(fields[name], default=value)
+        return replace(self, fields=fields)

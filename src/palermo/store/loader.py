@@ -84,10 +84,18 @@ class _Compiler:
             self.hash_columns.setdefault(self.key_hash(entity), f"_h{len(self.hash_columns)}")
 
     def raw(self, spec: FieldSpec) -> str:
-        """The field's source text, trimmed, NULL when empty (see ``trimmed_source``)."""
+        """The field's source text, trimmed, NULL when empty (see ``trimmed_source``), or the
+        field's default where there is none."""
+        default = "CAST(NULL AS VARCHAR)" if spec.default is None else lit(spec.default)
         if spec.column not in self.columns:
-            return "CAST(NULL AS VARCHAR)"
+            return default
+        if spec.default is not None:
+            return f"coalesce(s.{q(spec.column)}, {default})"
         return f"s.{q(spec.column)}"
+
+    def present(self, spec: FieldSpec) -> bool:
+        """Whether the field has values: a column in the file, or a default."""
+        return spec.column in self.columns or spec.default is not None
 
     def trimmed_source(self, source: str) -> str:
         """A subquery over ``source`` with every mapped column trimmed once, not once per use."""
@@ -119,7 +127,7 @@ class _Compiler:
         raw = self.raw(spec)
         shown = f"left({raw}, 80)"
         t = spec.type
-        if spec.column not in self.columns:
+        if not self.present(spec):
             value, error = "NULL", "CAST(NULL AS VARCHAR)"
         elif t.is_distinct_normalised:
             n = self.norm_table(spec)
@@ -257,7 +265,7 @@ def load_tabular(
         #    payee's accounts are one set: each value is normalised once), in one scan
         by_type: dict[ValueType, list[FieldSpec]] = {}
         for spec in mapping.fields.values():
-            if spec.type.is_distinct_normalised and spec.column in comp.columns:
+            if spec.type.is_distinct_normalised and comp.present(spec):
                 by_type.setdefault(spec.type, []).append(spec)
         if by_type:
             aggregates = ", ".join(
@@ -308,7 +316,7 @@ def load_tabular(
             for facet in FACETS.get(spec.type, ()):
                 if (spec.name, facet) not in row_facets:
                     continue
-                if spec.column in comp.columns:
+                if comp.present(spec):
                     n = comp.norm_table(spec)
                     select.append(f"{n}.{q(facet)} AS {q('x_' + spec.name + '_' + facet)}")
                 else:
@@ -633,7 +641,7 @@ def _unpivot(
     spec = mapping.fields.get(ref.field or "")
     looked_up = (
         spec is not None
-        and spec.column in comp.columns
+        and comp.present(spec)
         and (ref.facet is not None or spec.type == ValueType.NAME)
     )
     if not looked_up:
