@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 from palermo.errors import MappingError
 from palermo.model.values import ValueType
@@ -98,25 +98,26 @@ class Mapping:
 
     def with_columns(self, overrides: dict[str, str]) -> Mapping:
         """Return a copy reading ``field`` from another source column (``--columns f=COL``)."""
-        fields = dict(self.fields)
-        for name, column in overrides.items():
-            if name not in fields:
-                known = ", ".join(fields) or "none"
-                raise MappingError(
-                    f"--columns: mapping {self.name!r} has no field {name!r} ({known})"
-                )
-            fields[name] = replace(fields[name], column=column)
-        return replace(self, fields=fields)
+        return self._with_field_values(overrides, "column", "--columns")
 
     def with_defaults(self, defaults: dict[str, str]) -> Mapping:
         """Return a copy using ``value`` where a field's column is missing or empty
         (``--default currency=EUR`` for an export that has no currency column)."""
+        return self._with_field_values(defaults, "default", "--default")
+
+    def _with_field_values(
+        self, values: dict[str, str], attribute: Literal["column", "default"], option: str
+    ) -> Mapping:
         fields = dict(self.fields)
-        for name, value in defaults.items():
+        for name, value in values.items():
             if name not in fields:
                 known = ", ".join(fields) or "none"
                 raise MappingError(
-                    f"--default: mapping {self.name!r} has no field {name!r} ({known})"
+                    f"{option}: mapping {self.name!r} has no field {name!r} ({known})"
                 )
-            fields[name] = replace(fields[name], default=value)
+            spec = fields[name]
+            if attribute == "column":
+                fields[name] = replace(spec, column=value)
+            else:
+                fields[name] = replace(spec, default=value)
         return replace(self, fields=fields)
