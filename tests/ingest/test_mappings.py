@@ -290,3 +290,36 @@ def test_default_fills_a_missing_column(ws, tmp_path):
     assert row == [{"currency": "EUR", "amount_eur": 250, "payer_account": "1001"}]
     [q] = ws.quarantine()
     assert (q["row"], q["field"]) == (3, "amount")
+
+
+def test_timezone_option_reads_local_times(ws, write_payments, tmp_path):
+    from dataclasses import replace
+
+    from palermo.ingest.mapping import load_mapping
+
+    path = write_payments(
+        [
+            payment(1, timestamp="2024-07-01 12:00:00"),
+            payment(2, timestamp="2024-07-01T12:00:00+00:00"),
+        ]
+    )
+    base = load_mapping("payments")
+    mapping = replace(base, options={**base.options, "timezone": "Europe/Bucharest"})
+    ws.ingest(path, mapping=mapping)
+    times = ws.sql(
+        "SELECT source_id, strftime(occurred_at, '%H:%M') AS t FROM payments ORDER BY source_id"
+    ).to_pylist()
+    # summer time in Bucharest is UTC+3; an explicit offset is kept
+    assert [r["t"] for r in times] == ["09:00", "12:00"]
+
+
+def test_unknown_timezone_is_a_mapping_error(ws, write_payments):
+    from dataclasses import replace
+
+    from palermo.errors import MappingError
+    from palermo.ingest.mapping import load_mapping
+
+    base = load_mapping("payments")
+    mapping = replace(base, options={**base.options, "timezone": "Mars/Olympus"})
+    with pytest.raises(MappingError, match="time zone"):
+        ws.ingest(write_payments([payment(1)]), mapping=mapping)

@@ -16,6 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from palermo.errors import MappingError
 from palermo.model import ValueType, event_kind
 from palermo.model.mapping import FACETS, EntitySpec, EventSpec, FieldSpec, Mapping, ValueRef
 from palermo.store.engine import Engine
@@ -141,10 +142,26 @@ class _Compiler:
             fmts = ", ".join(
                 lit(f) for f in self.m.options.get("datetime_formats", DATETIME_FORMATS)
             )
-            value = (
-                f"COALESCE(TRY_CAST({raw} AS TIMESTAMPTZ),"
-                f" TRY_CAST(try_strptime({raw}, [{fmts}]) AS TIMESTAMPTZ))"
-            )
+            zone = self.m.options.get("timezone")
+            if zone and zone != "UTC":
+                # times that carry an offset keep it; the others are local times in `zone`
+                local_fmts = ", ".join(
+                    lit(f)
+                    for f in self.m.options.get("datetime_formats", DATETIME_FORMATS)
+                    if "%z" not in f.lower()
+                )
+                naive = (
+                    f"COALESCE(TRY_CAST({raw} AS TIMESTAMP), try_strptime({raw}, [{local_fmts}]))"
+                )
+                value = (
+                    f"(CASE WHEN regexp_matches({raw}, '([Zz]|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$')"
+                    f" THEN TRY_CAST({raw} AS TIMESTAMPTZ) ELSE timezone({lit(zone)}, {naive}) END)"
+                )
+            else:
+                value = (
+                    f"COALESCE(TRY_CAST({raw} AS TIMESTAMPTZ),"
+                    f" TRY_CAST(try_strptime({raw}, [{fmts}]) AS TIMESTAMPTZ))"
+                )
             value = f"(CASE WHEN year({value}) BETWEEN 1900 AND 2100 THEN {value} END)"
             error = f"CASE WHEN {raw} IS NOT NULL AND {value} IS NULL THEN 'not a valid date and time: ' || {shown} END"
         elif t == ValueType.DATE:
@@ -256,6 +273,11 @@ def load_tabular(
     """
     cols = stage_columns(engine, stage)
     comp = _Compiler(mapping, [c for c in cols if c != "_row"], ctx)
+    zone = mapping.options.get("timezone")
+    if zone and not engine.rows("SELECT 1 FROM pg_timezone_names() WHERE name = ?", [zone]):
+        raise MappingError(
+            f"mapping {mapping.name}: unknown time zone {zone!r} (e.g. Europe/London)"
+        )
     result = LoadResult(events={})
     registered: list[str] = []
     joins: list[str] = []
