@@ -77,10 +77,6 @@ class IngestOptions:
     sheet: str | None = None
 
 
-def _normaliser(vtype: ValueType, values: list[str], options: dict[str, Any]) -> pa.Table:
-    return normalise_values(vtype, values, options)
-
-
 def _format_for(mapping: Mapping, name: str) -> str:
     if mapping.format == "csv" and Path(name).suffix.lower() in (".xlsx", ".xlsm"):
         return "xlsx"
@@ -231,7 +227,7 @@ def _ingest_in_transaction(
             stage_name,
             mapping,
             ctx,
-            _normaliser,
+            normalise_values,
             rejects=rejects,
             on_chunk=lambda done, total: say(f"checking and storing {path.name}", done / total),
         )

@@ -313,83 +313,18 @@ def load_tabular(
                 )
                 joins.append(join_of[spec.name])
 
-        # 2. the checked table, materialised once: typed values, facets, the raw text of the
-        #    fields entities keep as `original`, errors, entity ids and event ids
-        # The raw text is kept only where normalising changes it (names, accounts, ...); facets
-        # (an IBAN's country, a name's transliteration) only where an event needs them per row:
-        # entities get theirs after being collapsed to distinct values (see _store_entities).
-        used_raw = {
-            r.field
-            for e in mapping.entities
-            for _, r in e.properties
-            if r.field and mapping.fields[r.field].type.is_distinct_normalised
-        }
-        row_facets = {(r.field, r.facet) for ev in mapping.events for _, r in ev.columns if r.facet}
-        select = ["s._row AS _row"]
-        errors = []
-        reasons = []
-        for spec in mapping.fields.values():
-            value, error = comp.value_and_error(spec)
-            select.append(f"{value} AS {q('f_' + spec.name)}")
-            reasons.append(error)
-            errors.append(
-                f"{{'field': {lit(spec.name)}, 'column': {lit(spec.column)}, 'reason': {error}}}"
-            )
-            for facet in FACETS.get(spec.type, ()):
-                if (spec.name, facet) not in row_facets:
-                    continue
-                if comp.present(spec):
-                    n = comp.norm_table(spec)
-                    select.append(f"{n}.{q(facet)} AS {q('x_' + spec.name + '_' + facet)}")
-                else:
-                    select.append(f"CAST(NULL AS VARCHAR) AS {q('x_' + spec.name + '_' + facet)}")
-            if spec.name in used_raw:
-                select.append(f"{comp.raw(spec)} AS {q('r_' + spec.name)}")
-        if mapping.require_any:
-            cond = " OR ".join(
-                "(" + " AND ".join(f"{comp.raw(mapping.fields[f])} IS NOT NULL" for f in g) + ")"
-                for g in mapping.require_any
-            )
-            need = " or ".join(" + ".join(g) for g in mapping.require_any)
-            first_field = mapping.require_any[0][0]
-            reason = f"CASE WHEN NOT ({cond}) THEN {lit('needs ' + need)} END"
-            reasons.append(reason)
-            errors.append(
-                f"{{'field': {lit(first_field)}, 'column': {lit(mapping.fields[first_field].column)},"
-                f" 'reason': {reason}}}"
-            )
-        ids = []
-        for ev in mapping.events:
-            refs = dict(ev.columns)
-            parts = " || '|' || ".join(
-                f"coalesce(CAST({comp.ref(refs[c])} AS VARCHAR), '')" for c in ev.id_from
-            )
-            prefix = lit(f"{ctx.compartment}|{mapping.namespace}|{ev.kind}|")
-            ids.append(f"md5({prefix} || {parts}) AS {q('v_' + ev.kind)}")
+        # 2. the check query (typed values, errors, key hashes, event ids) for one chunk
+        checked_sql, ids = _check_query(comp, mapping, ctx, joins)
         # Event ids of the whole file, once: duplicates inside the file and events stored before
         # are found here with one aggregate and one join, not per chunk against a growing table.
         _prepare_event_checks(engine, comp, mapping, stage, join_of, ids)
-        checked_sql = (
-            "CREATE OR REPLACE TEMP TABLE _checked AS SELECT c.*"
-            + "".join(f", {x}" for x in ids)
-            + ", FALSE AS _already FROM (SELECT c.*"
-            + "".join(f", {sql} AS {name}" for sql, name in comp.hash_columns.items())
-            + " FROM (SELECT "
-            + ", ".join(select)
-            # clean rows (nearly all) carry NULL, not an empty list: building a list of structs
-            # per row was the most expensive step of a large load
-            + f", CASE WHEN coalesce({', '.join(reasons)}) IS NOT NULL THEN"
-            + f" list_filter([{', '.join(errors)}], lambda e: e.reason IS NOT NULL) END AS _errors"
-            + f" FROM {comp.trimmed_source('_chunk')} s {' '.join(joins)}) c) c"
-        )
         raw_record = (
             "to_json({" + ", ".join(f"{lit(c)}: s.{q(c)}" for c in cols if c != "_row") + "})"
         )
         # The rows are checked and stored in chunks, so that the checked table of a chunk stays in
         # memory: a whole-file table of 1e8 rows would spill to disk and be read back many times.
-        first, last, total = engine.rows(f"SELECT min(_row), max(_row), count(*) FROM {q(stage)}")[
-            0
-        ]
+        bounds = engine.rows(f"SELECT min(_row), max(_row), count(*) FROM {q(stage)}")
+        first, last, total = bounds[0]
         chunk = int(mapping.options.get("chunk_rows", CHUNK_ROWS))
         entity_tables: list[str] = []
         # From here on no step relies on the order rows are written in (rows carry _row), and
@@ -464,6 +399,77 @@ def _insert_events(engine: Engine, comp: _Compiler, ev: EventSpec, ctx: LoadCont
         f"INSERT INTO {q(ev.kind)} ({', '.join(q(c) for c in target_cols)})"
         f" SELECT {', '.join(exprs)} FROM _checked c WHERE c._errors IS NULL AND NOT c._already"
     )
+
+
+def _check_query(
+    comp: _Compiler, mapping: Mapping, ctx: LoadContext, joins: list[str]
+) -> tuple[str, list[str]]:
+    """The SQL that builds ``_checked`` from the chunk ``_chunk``, and the event-id columns."""
+    # The raw text is kept only where normalising changes it (names, accounts, ...); facets
+    # (an IBAN's country, a name's transliteration) only where an event needs them per row:
+    # entities get theirs after being collapsed to distinct values (see _store_entities).
+    used_raw = {
+        r.field
+        for e in mapping.entities
+        for _, r in e.properties
+        if r.field and mapping.fields[r.field].type.is_distinct_normalised
+    }
+    row_facets = {(r.field, r.facet) for ev in mapping.events for _, r in ev.columns if r.facet}
+    select = ["s._row AS _row"]
+    errors = []
+    reasons = []
+    for spec in mapping.fields.values():
+        value, error = comp.value_and_error(spec)
+        select.append(f"{value} AS {q('f_' + spec.name)}")
+        reasons.append(error)
+        errors.append(
+            f"{{'field': {lit(spec.name)}, 'column': {lit(spec.column)}, 'reason': {error}}}"
+        )
+        for facet in FACETS.get(spec.type, ()):
+            if (spec.name, facet) not in row_facets:
+                continue
+            if comp.present(spec):
+                n = comp.norm_table(spec)
+                select.append(f"{n}.{q(facet)} AS {q('x_' + spec.name + '_' + facet)}")
+            else:
+                select.append(f"CAST(NULL AS VARCHAR) AS {q('x_' + spec.name + '_' + facet)}")
+        if spec.name in used_raw:
+            select.append(f"{comp.raw(spec)} AS {q('r_' + spec.name)}")
+    if mapping.require_any:
+        cond = " OR ".join(
+            "(" + " AND ".join(f"{comp.raw(mapping.fields[f])} IS NOT NULL" for f in g) + ")"
+            for g in mapping.require_any
+        )
+        need = " or ".join(" + ".join(g) for g in mapping.require_any)
+        first_field = mapping.require_any[0][0]
+        reason = f"CASE WHEN NOT ({cond}) THEN {lit('needs ' + need)} END"
+        reasons.append(reason)
+        errors.append(
+            f"{{'field': {lit(first_field)}, 'column': {lit(mapping.fields[first_field].column)},"
+            f" 'reason': {reason}}}"
+        )
+    ids = []
+    for ev in mapping.events:
+        refs = dict(ev.columns)
+        parts = " || '|' || ".join(
+            f"coalesce(CAST({comp.ref(refs[c])} AS VARCHAR), '')" for c in ev.id_from
+        )
+        prefix = lit(f"{ctx.compartment}|{mapping.namespace}|{ev.kind}|")
+        ids.append(f"md5({prefix} || {parts}) AS {q('v_' + ev.kind)}")
+    checked_sql = (
+        "CREATE OR REPLACE TEMP TABLE _checked AS SELECT c.*"
+        + "".join(f", {x}" for x in ids)
+        + ", FALSE AS _already FROM (SELECT c.*"
+        + "".join(f", {sql} AS {name}" for sql, name in comp.hash_columns.items())
+        + " FROM (SELECT "
+        + ", ".join(select)
+        # clean rows (nearly all) carry NULL, not an empty list: building a list of structs
+        # per row was the most expensive step of a large load
+        + f", CASE WHEN coalesce({', '.join(reasons)}) IS NOT NULL THEN"
+        + f" list_filter([{', '.join(errors)}], lambda e: e.reason IS NOT NULL) END AS _errors"
+        + f" FROM {comp.trimmed_source('_chunk')} s {' '.join(joins)}) c) c"
+    )
+    return checked_sql, ids
 
 
 def _prepare_event_checks(
