@@ -78,6 +78,7 @@ def test_export_ftm_lines_validate(ws_path, tmp_path, capsys):
     lines = out.read_text(encoding="utf-8").splitlines()
     assert lines
     schemata = set()
+    proxies = []
     for line in lines:
         data = json.loads(line)
         proxy = model.get_proxy(data)
@@ -85,7 +86,15 @@ def test_export_ftm_lines_validate(ws_path, tmp_path, capsys):
         missing = [p for p in proxy.schema.required if not proxy.get(p)]
         assert missing == [], (proxy.id, proxy.schema.name, missing)
         schemata.add(proxy.schema.name)
+        proxies.append(proxy)
     assert {"Payment", "Call", "BankAccount", "Company", "Person"} <= schemata
+    # payments name their parties and accounts by the ids of exported entities
+    ids = {p.id for p in proxies}
+    from_csv = [p for p in proxies if p.schema.name == "Payment" and p.get("recordId")]
+    assert from_csv
+    for pay in from_csv:
+        for prop in ("payer", "beneficiary", "payerAccount", "beneficiaryAccount"):
+            assert set(pay.get(prop)) <= ids and pay.get(prop), (pay.id, prop)
 
 
 def test_export_unknown_format_fails(ws_path, tmp_path, capsys):

@@ -21,7 +21,7 @@ def _contents(ws) -> tuple[list, list, list]:  # type: ignore[no-untyped-def]
         "SELECT id, entity_id, prop, value, original, translit, source_row FROM statements ORDER BY id"
     ).to_pylist()
     payments = ws.sql(
-        "SELECT id, payer_id, payee_account_id, amount, source_row FROM payments ORDER BY id"
+        "SELECT id, payer_key, payee_account_key, amount, source_row FROM payments ORDER BY id"
     ).to_pylist()
     quarantine = ws.sql("SELECT source_row, reason FROM quarantine ORDER BY source_row").to_pylist()
     return statements, payments, quarantine

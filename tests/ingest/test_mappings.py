@@ -323,3 +323,25 @@ def test_unknown_timezone_is_a_mapping_error(ws, write_payments):
     mapping = replace(base, options={**base.options, "timezone": "Mars/Olympus"})
     with pytest.raises(MappingError, match="time zone"):
         ws.ingest(write_payments([payment(1)]), mapping=mapping)
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("payer_key", "from_account", "an entity key column takes an entity"),
+        ("payer_account", {"entity": "payer_account"}, "takes a value, not an entity"),
+    ],
+)
+def test_event_entity_columns_take_entities_only(column, value, message):
+    from importlib import resources
+
+    import yaml
+
+    from palermo.errors import MappingError
+    from palermo.ingest.mapping import parse_mapping
+
+    text = (resources.files("palermo.ingest") / "mappings" / "payments.yml").read_text()
+    data = yaml.safe_load(text)
+    data["events"]["payments"][column] = value
+    with pytest.raises(MappingError, match=message):
+        parse_mapping(data, "test")

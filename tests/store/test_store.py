@@ -14,6 +14,7 @@ import pytest
 
 import palermo
 from palermo.errors import AccessDenied, SchemaTooNew, WorkspaceExists, WorkspaceNotFound
+from palermo.model import entity_key
 from palermo.store.migrations import latest_version
 
 SAMPLES = Path(palermo.__file__).parent / "samples"
@@ -147,3 +148,55 @@ def test_killed_ingest_leaves_workspace_unchanged(tmp_path: Path) -> None:
     with palermo.open(ws_path) as ws:
         assert ws.verify_audit().ok
         assert not list((ws_path / "evidence" / ".incoming").iterdir())
+
+
+def test_version_1_workspace_is_migrated_to_entity_keys(tmp_path: Path) -> None:
+    # a workspace as version 1 left it: payments name their parties by id string
+    palermo.init(tmp_path / "ws").close()
+    from palermo.store.migrations import migrations
+
+    v1 = next(m for m in migrations() if m.version == 1).sql
+    payments_ddl = v1[v1.index("CREATE TABLE payments") :].split(";")[0]
+    con = duckdb.connect(str(tmp_path / "ws" / "palermo.duckdb"))
+    con.execute("DROP TABLE payments")
+    con.execute("DROP TABLE entity_keys")
+    con.execute(payments_ddl)
+    con.execute("DELETE FROM schema_version WHERE version > 1")
+    con.execute(
+        "INSERT INTO payments (id, occurred_at, payer_id, payer_account_id, payee_id, amount,"
+        " currency, compartment, evidence_sha256, source_row, run_id) VALUES ('p1',"
+        " '2024-01-01T00:00:00Z', 'legalentity-a', 'bankaccount-a', 'Q-ftm-id', 10, 'EUR',"
+        " 'default', 'sha', 2, 1)"
+    )
+    con.close()
+    with palermo.open(tmp_path / "ws") as ws:
+        [row] = ws.sql("SELECT * FROM payments").to_pylist()
+        keys = dict(
+            (r["key"], r["entity_id"]) for r in ws.sql("SELECT * FROM entity_keys").to_pylist()
+        )
+    assert row["payer_key"] == entity_key("legalentity-a")
+    assert row["payee_key"] == entity_key("Q-ftm-id")
+    assert row["payee_account_key"] is None
+    assert keys[row["payer_account_key"]] == "bankaccount-a"
+    assert "payer_id" not in row
+
+
+def test_entity_key_collision_stops_the_ingest(tmp_path: Path) -> None:
+    from palermo.store.loader import EntityKeyCollision
+
+    ws_path = tmp_path / "ws"
+    palermo.init(ws_path).close()
+    with palermo.open(ws_path) as ws:
+        ws.ingest(SAMPLES / "payments.csv", mapping="payments")
+        victim = ws.sql("SELECT key, entity_id FROM entity_keys LIMIT 1").to_pylist()[0]
+    before = _snapshot(ws_path)
+    # another id that (as if by a 64-bit hash collision) had the same key: the next file
+    # naming the real id must not merge the two
+    con = duckdb.connect(str(ws_path / "palermo.duckdb"))
+    con.execute("DELETE FROM entity_keys WHERE key = ?", [victim["key"]])
+    con.execute("INSERT INTO entity_keys VALUES (?, 'someone-else')", [victim["key"]])
+    con.close()
+    with palermo.open(ws_path) as ws, pytest.raises(EntityKeyCollision, match="same 64-bit key"):
+        ws.ingest(SAMPLES / "payments.csv", mapping="payments", compartment="other")
+    after = _snapshot(ws_path)
+    assert after == before

@@ -23,7 +23,7 @@ The mapping is compiled into SQL by the store's loader; no row is touched in Pyt
     events:
       payments:
         source_id: transaction_id
-        payer_account_id: {entity: payer_account}
+        payer_account_key: {entity: payer_account}   # events refer to entities by key
 """
 
 from __future__ import annotations
@@ -187,9 +187,19 @@ def parse_mapping(data: Any, origin: str) -> Mapping:
         spec = dict(spec or {})
         id_from = tuple(spec.pop("id_from", None) or ())
         for col, raw in spec.items():
-            kind.column(col)
+            column = kind.column(col)
             ref = _ref(raw, f"event {kname}.{col}")
             check_refs(ref, f"event {kname}.{col}", entity_names)
+            is_entity = bool(ref.entity or ref.entities)
+            if column.entity != is_entity:
+                raise MappingError(
+                    f"mapping {name}: event {kname}.{col}: "
+                    + (
+                        "an entity key column takes an entity ({entity: NAME})"
+                        if column.entity
+                        else "takes a value, not an entity (entity columns end in _key)"
+                    )
+                )
             cols.append((col, ref))
         mapped = {c for c, _ in cols}
         missing = [c.name for c in kind.columns if c.required and c.name not in mapped]

@@ -21,7 +21,14 @@ from palermo.ingest.normalise import normalise_one, normalise_values
 from palermo.model import ValueType
 from palermo.store import audit
 from palermo.store.access import check_compartment_name
-from palermo.store.loader import LoadContext, LoadResult, insert_statement_rows, load_tabular
+from palermo.store.loader import (
+    LoadContext,
+    LoadResult,
+    insert_statement_rows,
+    key_sql,
+    load_tabular,
+    register_entity_keys,
+)
 from palermo.store.workspace import Store, StoredFile
 
 #: progress(message, fraction): a new phase when fraction is None, else how far it has got (0..1)
@@ -124,6 +131,7 @@ def stage(
             store.tmp_dir,
             delimiter=opts.delimiter,
             encoding=opts.encoding,
+            trim={spec.column for spec in mapping.fields.values()},
         )
     if fmt == "xlsx":
         return readers.stage_xlsx(store.engine, path, name, sheet=opts.sheet)
@@ -402,10 +410,10 @@ def _store_ftm_payments(store: Store, payments: list[dict[str, Any]], ctx: LoadC
             {
                 "id": p["id"],
                 "occurred_at": first(props, "date"),
-                "payer_id": first(props, "payer"),
-                "payer_account_id": first(props, "payerAccount"),
-                "payee_id": first(props, "beneficiary"),
-                "payee_account_id": first(props, "beneficiaryAccount"),
+                "payer": first(props, "payer"),
+                "payer_account": first(props, "payerAccount"),
+                "payee": first(props, "beneficiary"),
+                "payee_account": first(props, "beneficiaryAccount"),
                 "amount": first(props, "amount"),
                 "currency": (first(props, "currency") or "").upper(),
                 "reference": first(props, "purpose") or first(props, "description"),
@@ -415,14 +423,19 @@ def _store_ftm_payments(store: Store, payments: list[dict[str, Any]], ctx: LoadC
     if not rows:
         return 0
     table = pa.Table.from_pylist(rows)
+    parties = ("payer", "payer_account", "payee", "payee_account")
     store.engine.register("_ftm_payments", table)
     try:
+        register_entity_keys(
+            store.engine, " UNION ALL ".join(f"SELECT {c} FROM _ftm_payments" for c in parties)
+        )
         store.engine.execute(
-            "INSERT INTO payments (id, source_id, occurred_at, payer_id, payer_account_id, payee_id,"
-            " payee_account_id, amount, currency, amount_eur, reference, compartment,"
+            "INSERT INTO payments (id, source_id, occurred_at, payer_key, payer_account_key,"
+            " payee_key, payee_account_key, amount, currency, amount_eur, reference, compartment,"
             " evidence_sha256, source_row, run_id)"
-            " SELECT p.id, p.id, CAST(p.occurred_at AS TIMESTAMPTZ), p.payer_id, p.payer_account_id,"
-            " p.payee_id, p.payee_account_id, CAST(p.amount AS DECIMAL(20,4)), p.currency,"
+            " SELECT p.id, p.id, CAST(p.occurred_at AS TIMESTAMPTZ), "
+            + ", ".join(key_sql(f"p.{c}") for c in parties)
+            + ", CAST(p.amount AS DECIMAL(20,4)), p.currency,"
             " CASE WHEN p.currency = 'EUR' THEN CAST(p.amount AS DECIMAL(20,4)) END, p.reference,"
             " ?, ?, p.source_row, ? FROM _ftm_payments p ANTI JOIN payments x ON x.id = p.id",
             [ctx.compartment, ctx.evidence_sha256, ctx.run_id],

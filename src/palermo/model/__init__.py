@@ -6,6 +6,7 @@ from palermo.model.entities import (
     LINK_KINDS,
     check_property,
     entity_id,
+    entity_key,
     ftm_schema,
 )
 from palermo.model.events import EVENT_KINDS, EventColumn, EventKind, event_kind
@@ -23,6 +24,7 @@ __all__ = [
     "ValueType",
     "check_property",
     "entity_id",
+    "entity_key",
     "event_kind",
     "ftm_schema",
 ]

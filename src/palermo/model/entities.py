@@ -89,3 +89,12 @@ def entity_id(namespace: str, kind: str, *keys: str) -> str:
     """
     raw = "|".join((namespace, *keys))
     return f"{kind.lower()}-{hashlib.md5(raw.encode('utf-8'), usedforsecurity=False).hexdigest()}"
+
+
+def entity_key(entity_id: str) -> int:
+    """The 64-bit key events use to refer to an entity: the first 8 bytes of MD5(id) read as a
+    little-endian unsigned integer, minus 2**63 (a signed BIGINT). Computed in SQL by the store
+    (``store.loader.key_sql``); tests/model checks they agree. The store refuses a key that two
+    different ids would share (for 10**7 entities, a chance of about 3 in a million)."""
+    digest = hashlib.md5(entity_id.encode("utf-8"), usedforsecurity=False).digest()
+    return int.from_bytes(digest[:8], "little") - 2**63

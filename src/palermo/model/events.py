@@ -1,5 +1,7 @@
 """Typed event kinds: what comes in millions (payments, calls) is stored one row per event in a
-columnar table, not as statements. Each column names its SQL type and the value type a mapping must
+columnar table, not as statements. Events refer to entities by their 64-bit key
+(``model.entity_key``; the ``entity_keys`` table maps keys back to ids), not by the id string: a
+payment names four entities, and four 45-character strings per row were half the cost of storing it. Each column names its SQL type and the value type a mapping must
 feed it. The store's migrations create exactly these columns (tests/model checks it)."""
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ class EventColumn:
     value_type: ValueType | None  # None: filled by the loader (ids, entity references)
     description: str
     required: bool = False
+    entity: bool = False  # an entity key (see model.entity_key), filled from an entity reference
 
 
 @dataclass(frozen=True)
@@ -53,11 +56,11 @@ PAYMENTS = EventKind(
         _E("id", "VARCHAR", None, "stable id: compartment + source namespace + source id"),
         _E("source_id", "VARCHAR", _T.IDENTIFIER, "transaction id as the source wrote it", True),
         _E("occurred_at", "TIMESTAMPTZ", _T.DATETIME, "when the money moved (UTC)", True),
-        _E("payer_id", "VARCHAR", None, "entity id of the paying party"),
-        _E("payer_account_id", "VARCHAR", None, "entity id of the paying account"),
+        _E("payer_key", "BIGINT", None, "entity key of the paying party", entity=True),
+        _E("payer_account_key", "BIGINT", None, "entity key of the paying account", entity=True),
         _E("payer_account", "VARCHAR", _T.ACCOUNT, "paying account (IBAN or number)"),
-        _E("payee_id", "VARCHAR", None, "entity id of the receiving party"),
-        _E("payee_account_id", "VARCHAR", None, "entity id of the receiving account"),
+        _E("payee_key", "BIGINT", None, "entity key of the receiving party", entity=True),
+        _E("payee_account_key", "BIGINT", None, "entity key of the receiving account", entity=True),
         _E("payee_account", "VARCHAR", _T.ACCOUNT, "receiving account (IBAN or number)"),
         _E("amount", "DECIMAL(20,4)", _T.AMOUNT, "amount in the payment's currency", True),
         _E("currency", "VARCHAR", _T.CURRENCY, "ISO 4217 currency", True),

@@ -16,9 +16,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from palermo.errors import MappingError
+from palermo.errors import MappingError, PalermoError
 from palermo.model import ValueType, event_kind
-from palermo.model.mapping import FACETS, EntitySpec, EventSpec, FieldSpec, Mapping, ValueRef
+from palermo.model.mapping import EntitySpec, EventSpec, FieldSpec, Mapping, ValueRef
 from palermo.store.engine import Engine
 
 #: Normaliser callback: (type, distinct raw values, mapping options) -> table raw, value, error, facets
@@ -40,6 +40,13 @@ DATETIME_FORMATS = (
     "%d/%m/%Y",
 )
 DATE_FORMATS = ("%d.%m.%Y", "%d/%m/%Y", "%d-%m-%Y", "%Y/%m/%d", "%Y%m%d")
+
+
+def key_sql(entity_id: str) -> str:
+    """SQL for the 64-bit key of an entity id (the same as ``model.entity_key``)."""
+    return (
+        f"((md5_number({entity_id}) & 18446744073709551615)::HUGEINT - 9223372036854775808)::BIGINT"
+    )
 
 
 def q(name: str) -> str:
@@ -81,8 +88,12 @@ class _Compiler:
         # one hash column per distinct (namespace, keys): an account, its holder and the holding
         # share it
         self.hash_columns: dict[str, str] = {}
+        self.hash_keys: dict[str, tuple[str, ...]] = {}
         for entity in mapping.entities:
-            self.hash_columns.setdefault(self.key_hash(entity), f"_h{len(self.hash_columns)}")
+            column = self.hash_columns.setdefault(
+                self.key_hash(entity), f"_h{len(self.hash_columns)}"
+            )
+            self.hash_keys[column] = entity.key
 
     def raw(self, spec: FieldSpec) -> str:
         """The field's source text, trimmed, NULL when empty (see ``trimmed_source``), or the
@@ -97,12 +108,6 @@ class _Compiler:
     def present(self, spec: FieldSpec) -> bool:
         """Whether the field has values: a column in the file, or a default."""
         return spec.column in self.columns or spec.default is not None
-
-    def trimmed_source(self, source: str) -> str:
-        """A subquery over ``source`` with every mapped column trimmed once, not once per use."""
-        used = sorted({f.column for f in self.m.fields.values() if f.column in self.columns})
-        cols = "".join(f", NULLIF(trim({q(c)}), '') AS {q(c)}" for c in used)
-        return f"(SELECT _row{cols} FROM {source})"
 
     def norm_source(self, spec: FieldSpec) -> str:
         """The registered normaliser table of the field's type (shared by fields of that type)."""
@@ -123,33 +128,23 @@ class _Compiler:
             f" THEN 'starts like a spreadsheet formula (CSV injection): ' || left({raw}, 80) END"
         )
 
-    def value_and_error(self, spec: FieldSpec) -> tuple[str, str]:
-        """SQL for the typed value of a field and for its error (NULL when fine)."""
+    def value_sql(self, spec: FieldSpec) -> str:
+        """SQL for the typed value of a field over the staged source ``s`` (and, for the types
+        normalised in Python, the field's join of its normaliser table)."""
         raw = self.raw(spec)
-        shown = f"left({raw}, 80)"
         t = spec.type
         if not self.present(spec):
-            value, error = "NULL", "CAST(NULL AS VARCHAR)"
-        elif t.is_distinct_normalised:
-            n = self.norm_table(spec)
-            value, error = f"{n}.value", f"{n}.error"
-            if t == ValueType.NAME:
-                error = f"coalesce({self.text_error(raw)}, {error})"
-        elif t in (ValueType.TEXT, ValueType.IDENTIFIER):
-            value = raw
-            error = self.text_error(raw)
-        elif t == ValueType.DATETIME:
-            fmts = ", ".join(
-                lit(f) for f in self.m.options.get("datetime_formats", DATETIME_FORMATS)
-            )
+            return "NULL"
+        if t.is_distinct_normalised:
+            return f"{self.norm_table(spec)}.value"
+        if t in (ValueType.TEXT, ValueType.IDENTIFIER):
+            return raw
+        if t == ValueType.DATETIME:
+            formats = self.m.options.get("datetime_formats", DATETIME_FORMATS)
             zone = self.m.options.get("timezone")
             if zone and zone != "UTC":
                 # times that carry an offset keep it; the others are local times in `zone`
-                local_fmts = ", ".join(
-                    lit(f)
-                    for f in self.m.options.get("datetime_formats", DATETIME_FORMATS)
-                    if "%z" not in f.lower()
-                )
+                local_fmts = ", ".join(lit(f) for f in formats if "%z" not in f.lower())
                 naive = (
                     f"COALESCE(TRY_CAST({raw} AS TIMESTAMP), try_strptime({raw}, [{local_fmts}]))"
                 )
@@ -158,30 +153,57 @@ class _Compiler:
                     f" THEN TRY_CAST({raw} AS TIMESTAMPTZ) ELSE timezone({lit(zone)}, {naive}) END)"
                 )
             else:
+                fmts = ", ".join(lit(f) for f in formats)
                 value = (
                     f"COALESCE(TRY_CAST({raw} AS TIMESTAMPTZ),"
                     f" TRY_CAST(try_strptime({raw}, [{fmts}]) AS TIMESTAMPTZ))"
                 )
-            value = f"(CASE WHEN year({value}) BETWEEN 1900 AND 2100 THEN {value} END)"
-            error = f"CASE WHEN {raw} IS NOT NULL AND {value} IS NULL THEN 'not a valid date and time: ' || {shown} END"
-        elif t == ValueType.DATE:
+            return f"(CASE WHEN year({value}) BETWEEN 1900 AND 2100 THEN {value} END)"
+        if t == ValueType.DATE:
             fmts = ", ".join(lit(f) for f in self.m.options.get("date_formats", DATE_FORMATS))
             value = f"COALESCE(TRY_CAST({raw} AS DATE), TRY_CAST(try_strptime({raw}, [{fmts}]) AS DATE))"
-            value = f"(CASE WHEN year({value}) BETWEEN 1800 AND 2100 THEN {value} END)"
-            error = f"CASE WHEN {raw} IS NOT NULL AND {value} IS NULL THEN 'not a valid date: ' || {shown} END"
-        elif t == ValueType.AMOUNT:
+            return f"(CASE WHEN year({value}) BETWEEN 1800 AND 2100 THEN {value} END)"
+        if t == ValueType.AMOUNT:
             # Only unambiguous layouts: 1234.56 / 1,234.56 (or with options.decimal_comma:
             # 1234,56 / 1.234,56). Anything else is quarantined, never guessed.
+            layout, thousands, decimal = self._amount_layout()
             cleaned = f"replace({raw}, ' ', '')"
-            if self.m.options.get("decimal_comma"):
-                layout, thousands, decimal = r"^-?(\d+|\d{1,3}(\.\d{3})+)(,\d+)?$", ".", ","
-            else:
-                layout, thousands, decimal = r"^-?(\d+|\d{1,3}(,\d{3})+)(\.\d+)?$", ",", "."
             number = f"replace(replace({cleaned}, {lit(thousands)}, ''), {lit(decimal)}, '.')"
-            value = (
+            return (
                 f"(CASE WHEN regexp_matches({cleaned}, {lit(layout)})"
                 f" THEN TRY_CAST({number} AS DECIMAL(20,4)) END)"
             )
+        if t == ValueType.INTEGER:
+            return f"TRY_CAST({raw} AS BIGINT)"
+        if t == ValueType.NUMBER:
+            return f"(CASE WHEN isfinite(TRY_CAST({raw} AS DOUBLE)) THEN TRY_CAST({raw} AS DOUBLE) END)"
+        raise AssertionError(t)  # pragma: no cover - every ValueType is handled above
+
+    def _amount_layout(self) -> tuple[str, str, str]:
+        if self.m.options.get("decimal_comma"):
+            return r"^-?(\d+|\d{1,3}(\.\d{3})+)(,\d+)?$", ".", ","
+        return r"^-?(\d+|\d{1,3}(,\d{3})+)(\.\d+)?$", ",", "."
+
+    def error_sql(self, spec: FieldSpec, value: str, norm_error: str) -> str:
+        """SQL for a field's error (NULL when fine), given SQL for its computed ``value`` and, for
+        the types normalised in Python, for the normaliser's error of its raw text."""
+        raw = self.raw(spec)
+        shown = f"left({raw}, 80)"
+        t = spec.type
+        if not self.present(spec):
+            error = "CAST(NULL AS VARCHAR)"
+        elif t.is_distinct_normalised:
+            error = norm_error
+            if t == ValueType.NAME:
+                error = f"coalesce({self.text_error(raw)}, {error})"
+        elif t in (ValueType.TEXT, ValueType.IDENTIFIER):
+            error = self.text_error(raw)
+        elif t == ValueType.DATETIME:
+            error = f"CASE WHEN {raw} IS NOT NULL AND {value} IS NULL THEN 'not a valid date and time: ' || {shown} END"
+        elif t == ValueType.DATE:
+            error = f"CASE WHEN {raw} IS NOT NULL AND {value} IS NULL THEN 'not a valid date: ' || {shown} END"
+        elif t == ValueType.AMOUNT:
+            _layout, thousands, decimal = self._amount_layout()
             hint = "1.234,56 needs options.decimal_comma" if thousands == "," else "decimal comma"
             error = (
                 f"CASE WHEN {raw} IS NOT NULL AND {value} IS NULL THEN 'not an amount: ' || {shown}"
@@ -190,19 +212,81 @@ class _Compiler:
                 " ' (the direction is given by the from/to columns)' END"
             )
         elif t == ValueType.INTEGER:
-            value = f"TRY_CAST({raw} AS BIGINT)"
             error = (
                 f"CASE WHEN {raw} IS NOT NULL AND {value} IS NULL THEN 'not a whole number: ' || {shown}"
                 f" WHEN {value} < 0 THEN 'negative number: ' || {shown} END"
             )
         elif t == ValueType.NUMBER:
-            value = f"(CASE WHEN isfinite(TRY_CAST({raw} AS DOUBLE)) THEN TRY_CAST({raw} AS DOUBLE) END)"
             error = f"CASE WHEN {raw} IS NOT NULL AND {value} IS NULL THEN 'not a number: ' || {shown} END"
         else:  # pragma: no cover - every ValueType is handled above
             raise AssertionError(t)
         if spec.required:
             error = f"CASE WHEN {raw} IS NULL THEN 'required value is missing' ELSE {error} END"
-        return value, error
+        return error
+
+    def join(self, spec: FieldSpec, table: str | None = None) -> str:
+        """The LEFT JOIN of a field's normaliser table (or of ``table``, keyed alike) by raw text."""
+        alias = self.norm_table(spec)
+        source = q(table or self.norm_source(spec))
+        return f"LEFT JOIN {source} AS {alias} ON {alias}.raw = {self.raw(spec)}"
+
+    # -- which fields an expression needs -----------------------------------------------------
+    def entity_fields(self, name: str) -> set[str]:
+        """Fields an entity's id is made from: its key and its ``when`` conditions."""
+        entity = next(e for e in self.m.entities if e.name == name)
+        return {*entity.key, *self.when_fields(entity)}
+
+    def ref_fields(self, ref: ValueRef) -> set[str]:
+        out = set(ref.fields_used())
+        for name in (ref.entity, *ref.entities):
+            if name:
+                out |= self.entity_fields(name)
+        return out
+
+    def values_query(
+        self,
+        source: str,
+        fields: set[str],
+        *,
+        raws: set[str] = frozenset(),  # type: ignore[assignment]
+        facets: set[tuple[str, str]] = frozenset(),  # type: ignore[assignment]
+        extra: Sequence[str] = (),
+    ) -> str:
+        """A query over ``source`` (aliased ``s``: staged columns and ``_row``) with the typed value
+        ``f_FIELD`` of each of ``fields``, the raw text ``r_FIELD`` of ``raws``, the facets
+        ``x_FIELD_FACET`` of ``facets``, the key hashes whose keys are all in ``fields``, and the
+        ``extra`` columns (SQL over that result, aliased ``c``). What ``ref`` reads is there."""
+        select = ["s._row AS _row"]
+        joins = []
+        for name in sorted(fields):
+            spec = self.m.fields[name]
+            select.append(f"{self.value_sql(spec)} AS {q('f_' + name)}")
+            if spec.type.is_distinct_normalised and self.present(spec):
+                joins.append(self.join(spec))
+            if name in raws:
+                select.append(f"{self.raw(spec)} AS {q('r_' + name)}")
+        for name, facet in sorted(facets):
+            spec = self.m.fields[name]
+            column = q("x_" + name + "_" + facet)
+            if self.present(spec):
+                select.append(f"{self.norm_table(spec)}.{q(facet)} AS {column}")
+            else:
+                select.append(f"CAST(NULL AS VARCHAR) AS {column}")
+        for entity in self.m.entities:
+            by = self.keyed_by_value(entity)
+            if by is not None and by.name in fields:
+                key = q(self.value_key_column(entity))
+                select.append(f"{self.norm_table(by)}.{key} AS {q('k_' + entity.name)}")
+        hashes = "".join(
+            f", {sql} AS {column}"
+            for sql, column in self.hash_columns.items()
+            if set(self.hash_keys[column]) <= fields
+        )
+        extras = "".join(f", {x}" for x in extra)
+        return (
+            f"SELECT c.*{extras} FROM (SELECT c.*{hashes} FROM (SELECT {', '.join(select)}"
+            f" FROM {source} s {' '.join(joins)}) c) c"
+        )
 
     # -- entity ids --------------------------------------------------------------------------
     def namespace(self, entity: EntitySpec) -> str:
@@ -225,21 +309,49 @@ class _Compiler:
         return f"md5({lit(self.namespace(entity) + '|')} || {parts})"
 
     def entity_ref(self, name: str) -> str:
-        """SQL for an entity's id over the checked table: computed where used, not stored, so the
-        checked table carries one 32-character hash per key instead of one id per entity."""
+        """SQL for an entity's id over a ``values_query``: computed where used, from one hash
+        column per key (an account, its holder and the holding share it)."""
         entity = next(e for e in self.m.entities if e.name == name)
-        return self.entity_id(entity, self.hash_columns[self.key_hash(entity)])
+        prefix = lit(entity.kind.lower() + "-")
+        column = self.hash_columns[self.key_hash(entity)]
+        return f"CASE WHEN {self.when_sql(entity)} THEN {prefix} || c.{q(column)} END"
 
-    def entity_id(self, entity: EntitySpec, hash_column: str) -> str:
-        cond = " AND ".join(f"c.{q('f_' + w)} IS NOT NULL" for w in self.when_fields(entity))
-        return f"CASE WHEN {cond} THEN {lit(entity.kind.lower() + '-')} || c.{q(hash_column)} END"
+    def when_sql(self, entity: EntitySpec) -> str:
+        return " AND ".join(f"c.{q('f_' + w)} IS NOT NULL" for w in self.when_fields(entity))
 
-    def ref(self, ref: ValueRef) -> str:
-        """SQL for a value reference over the checked table ``c``."""
+    def keyed_by_value(self, entity: EntitySpec) -> FieldSpec | None:
+        """The field whose normalised values alone make the entity's id, when that field is
+        normalised over its distinct values: the entity's key is then computed once per value
+        (in the normaliser table), not once per row."""
+        if len(entity.key) != 1:
+            return None
+        spec = self.m.fields[entity.key[0]]
+        return spec if spec.type.is_distinct_normalised and self.present(spec) else None
+
+    def value_key_column(self, entity: EntitySpec) -> str:
+        """The normaliser-table column holding the keys of this entity kind and namespace."""
+        return f"k_{entity.kind.lower()}_{self.namespace(entity)}"
+
+    def value_key_sql(self, entity: EntitySpec) -> str:
+        """SQL over a normaliser table for the key of the entity each ``value`` makes."""
+        hashed = f"md5({lit(self.namespace(entity) + '|')} || coalesce(value, ''))"
+        return key_sql(f"{lit(entity.kind.lower() + '-')} || {hashed}")
+
+    def entity_key_ref(self, name: str) -> str:
+        """SQL for an entity's 64-bit key over a ``values_query`` (see ``model.entity_key``)."""
+        entity = next(e for e in self.m.entities if e.name == name)
+        if self.keyed_by_value(entity) is not None:
+            return f"CASE WHEN {self.when_sql(entity)} THEN c.{q('k_' + name)} END"
+        return key_sql(self.entity_ref(name))
+
+    def ref(self, ref: ValueRef, *, keys: bool = False) -> str:
+        """SQL for a value reference over a ``values_query`` ``c``; entities as their ids, or
+        with ``keys`` as their 64-bit keys."""
+        entity = self.entity_key_ref if keys else self.entity_ref
         if ref.entity is not None:
-            return self.entity_ref(ref.entity)
+            return entity(ref.entity)
         if ref.entities:
-            return "coalesce(" + ", ".join(self.entity_ref(e) for e in ref.entities) + ")"
+            return "coalesce(" + ", ".join(entity(e) for e in ref.entities) + ")"
         if ref.const is not None:
             return lit(ref.const)
         if ref.join:
@@ -267,9 +379,15 @@ def load_tabular(
 ) -> LoadResult:
     """Check, normalise and store every row of ``stage`` through ``mapping``.
 
+    The stage's values are trimmed, empty ones NULL (the readers do that while staging).
     ``rejects`` are records the reader could not even split into fields (wrong column count, bad
     encoding); they go to the quarantine as they are. ``on_chunk(done, total)`` reports progress in
     rows. Call inside the ingest transaction.
+
+    Per chunk of rows: one scan finds the rows with any error (nearly always few) and quarantines
+    them; the events are then written straight from the staged rows and their normalised values,
+    and the entities' raw values collapsed to distinct combinations. Nothing row-sized is
+    materialised besides the events themselves.
     """
     cols = stage_columns(engine, stage)
     comp = _Compiler(mapping, [c for c in cols if c != "_row"], ctx)
@@ -280,8 +398,7 @@ def load_tabular(
         )
     result = LoadResult(events={})
     registered: list[str] = []
-    joins: list[str] = []
-    join_of: dict[str, str] = {}
+    temps = ["_bad", "_skip", "_event_issues", "_file_ids"]
     try:
         # 1. rich normalisers over the distinct values of each such type (a payer's and a
         #    payee's accounts are one set: each value is normalised once), in one scan
@@ -295,70 +412,98 @@ def load_tabular(
                 for specs in by_type.values()
                 for spec in specs
             )
-            found = engine.arrow(
-                f"SELECT {aggregates} FROM {comp.trimmed_source(q(stage))} s"
-            ).to_pylist()[0]
+            found = engine.arrow(f"SELECT {aggregates} FROM {q(stage)} s").to_pylist()[0]
         for vtype, specs in by_type.items():
             values = sorted(
                 {v for spec in specs for v in (found[spec.name] or []) if v is not None}
             )
             table = normalise(vtype, values, mapping.options)
             name = comp.norm_source(specs[0])
-            engine.register(name, table)
-            registered.append(name)
-            for spec in specs:
-                alias = comp.norm_table(spec)
-                join_of[spec.name] = (
-                    f"LEFT JOIN {q(name)} AS {alias} ON {alias}.raw = {comp.raw(spec)}"
-                )
-                joins.append(join_of[spec.name])
+            engine.register(name + "_py", table)
+            registered.append(name + "_py")
+            # with the keys of the entities that values of this type make by themselves
+            keys = {
+                comp.value_key_column(e): comp.value_key_sql(e)
+                for e in mapping.entities
+                if (by := comp.keyed_by_value(e)) is not None and by.type == vtype
+            }
+            engine.execute(
+                f"CREATE OR REPLACE TEMP TABLE {q(name)} AS SELECT *"
+                + "".join(f", {sql} AS {q(column)}" for column, sql in keys.items())
+                + f" FROM {q(name + '_py')}"
+            )
+            temps.append(q(name))
+            # the values that failed, for the error scan: a join with a handful of rows
+            bad = f"{name}_bad"
+            engine.execute(
+                f"CREATE OR REPLACE TEMP TABLE {q(bad)} AS"
+                f" SELECT raw, error FROM {q(name)} WHERE error IS NOT NULL"
+            )
+            temps.append(q(bad))
 
-        # 2. the check query (typed values, errors, key hashes, event ids) for one chunk
-        checked_sql, ids = _check_query(comp, mapping, ctx, joins)
-        # Event ids of the whole file, once: duplicates inside the file and events stored before
-        # are found here with one aggregate and one join, not per chunk against a growing table.
-        _prepare_event_checks(engine, comp, mapping, stage, join_of, ids)
+        # 2. event ids of the whole file, once: duplicates inside the file and events stored
+        #    before are found with one aggregate and one join, not per chunk
+        _prepare_event_checks(engine, comp, mapping, stage)
+        error_scan = _error_scan(comp, mapping)
         raw_record = (
             "to_json({" + ", ".join(f"{lit(c)}: s.{q(c)}" for c in cols if c != "_row") + "})"
         )
-        # The rows are checked and stored in chunks, so that the checked table of a chunk stays in
-        # memory: a whole-file table of 1e8 rows would spill to disk and be read back many times.
+        groups = _entity_groups(comp, mapping)
+        group_columns = {h: _group_columns(comp, mapping, ents) for h, ents in groups.items()}
+        temps += [q(f"_eraw{h}") for h in groups] + [q(f"_ent{h}") for h in groups]
         bounds = engine.rows(f"SELECT min(_row), max(_row), count(*) FROM {q(stage)}")
         first, last, total = bounds[0]
         chunk = int(mapping.options.get("chunk_rows", CHUNK_ROWS))
-        entity_tables: list[str] = []
         # From here on no step relies on the order rows are written in (rows carry _row), and
         # order-preserving sinks cost time.
         engine.execute("SET preserve_insertion_order = false")
         for lo in range(int(first or 0), int(last or -1) + 1, chunk):
+            in_chunk = f"_row >= {lo} AND _row < {lo + chunk}"
             engine.execute(
-                f"CREATE OR REPLACE TEMP VIEW _chunk AS SELECT * FROM {q(stage)}"
-                f" WHERE _row >= {lo} AND _row < {lo + chunk}"
+                f"CREATE OR REPLACE TEMP VIEW _chunk AS SELECT * FROM {q(stage)} WHERE {in_chunk}"
             )
-            engine.execute(checked_sql)
-            # 3. events: duplicates inside the file and events already stored (same id)
-            for ev in mapping.events:
-                _mark_event_issues(engine, comp, ev.kind, dict(ev.columns))
+            # 3. the rows with any error, and the events already stored (same content)
+            engine.execute(
+                "CREATE OR REPLACE TEMP TABLE _bad AS SELECT _row,"
+                " flatten(list(_errors ORDER BY k)) AS _errors FROM ("
+                f"SELECT 0 AS k, _row, _errors FROM ({error_scan}) e"
+                " UNION ALL SELECT 1, _row, [{'field': 'id', 'column': CAST(NULL AS VARCHAR),"
+                " 'reason': min(reason)}] FROM _event_issues"
+                f" WHERE reason IS NOT NULL AND {in_chunk} GROUP BY _row) GROUP BY _row"
+            )
+            engine.execute(
+                "CREATE OR REPLACE TEMP TABLE _skip AS SELECT _row FROM _bad UNION"
+                f" SELECT _row FROM _event_issues WHERE already AND {in_chunk}"
+            )
             # 4. quarantine the rows with any error; they store nothing
             _quarantine_insert(
                 engine,
                 ctx,
-                f"SELECT c._row, c._errors, left(CAST({raw_record} AS VARCHAR), {RAW_LIMIT})"
-                " FROM _checked c JOIN _chunk s ON s._row = c._row WHERE c._errors IS NOT NULL",
+                f"SELECT b._row, b._errors, left(CAST({raw_record} AS VARCHAR), {RAW_LIMIT})"
+                " FROM _bad b JOIN _chunk s ON s._row = b._row",
             )
-            n, bad, already = engine.rows(
-                "SELECT count(*), count(*) FILTER (_errors IS NOT NULL),"
-                " count(*) FILTER (_errors IS NULL AND _already) FROM _checked"
+            n, bad, skipped = engine.rows(
+                "SELECT (SELECT count(*) FROM _chunk), (SELECT count(*) FROM _bad),"
+                " (SELECT count(*) FROM _skip)"
             )[0]
             result.rows_read += int(n)
             result.rows_quarantined += int(bad)
-            result.rows_duplicate += int(already)
-            result.rows_stored += int(n) - int(bad) - int(already)
-            # 5. entities: this chunk's distinct property values, collected for step 7
-            entity_tables = _collect_entities(engine, comp, mapping, append=lo != first)
-            # 6. events (no ORDER BY: readers order by what they need; sorting is not free)
+            result.rows_duplicate += int(skipped) - int(bad)
+            result.rows_stored += int(n) - int(skipped)
+            # 5. events, from the rows that are neither bad nor stored before (no ORDER BY:
+            #    readers order by what they need; sorting is not free)
             for ev in mapping.events:
                 _insert_events(engine, comp, ev, ctx)
+            # 6. entities: this chunk's distinct raw values, normalised after the last chunk
+            for h, columns in group_columns.items():
+                select = (
+                    f"SELECT {''.join(f's.{q(c)}, ' for c in columns)}min(s._row) AS _row"
+                    " FROM _chunk s ANTI JOIN _bad b ON b._row = s._row GROUP BY ALL"
+                )
+                if lo == first:
+                    engine.execute(f"CREATE OR REPLACE TEMP TABLE {q(f'_eraw{h}')} AS {select}")
+                else:
+                    engine.execute(f"INSERT INTO {q(f'_eraw{h}')} {select}")
             if on_chunk is not None:
                 on_chunk(result.rows_read, int(total))
         if rejects:
@@ -366,7 +511,9 @@ def load_tabular(
             result.rows_read += len(rejects)
             result.rows_quarantined += len(rejects)
         # 7. statements: one per entity, property, value and source, with the first row
-        result.statements = _store_entities(engine, comp, mapping, ctx, entity_tables)
+        if first is not None:
+            tables = _collect_entities(engine, comp, mapping, group_columns)
+            result.statements = _store_entities(engine, comp, mapping, ctx, tables)
         for ev in mapping.events:
             assert result.events is not None
             result.events[ev.kind] = result.rows_stored
@@ -376,65 +523,36 @@ def load_tabular(
             engine.execute("SET preserve_insertion_order = true")
         for name in registered:
             engine.unregister(name)
-        _drop_quietly(engine, "_checked", "_event_issues", "_file_ids")
+        _drop_quietly(engine, *temps)
         for ev in mapping.events:
             _drop_quietly(engine, q("_dups_" + ev.kind), q("_known_" + ev.kind))
         with contextlib.suppress(Exception):
             engine.execute("DROP VIEW IF EXISTS _chunk")
-        _drop_quietly(engine, *(q(f"_ent{h}") for h in comp.hash_columns.values()))
 
 
-def _insert_events(engine: Engine, comp: _Compiler, ev: EventSpec, ctx: LoadContext) -> None:
-    kind = event_kind(ev.kind)
-    target_cols = ["id"] + [c for c, _ in ev.columns]
-    exprs = [f"c.{q('v_' + ev.kind)}"] + [_cast_for(kind, c, comp.ref(r)) for c, r in ev.columns]
-    if "amount_eur" not in target_cols and "currency" in target_cols:
-        target_cols.append("amount_eur")
-        cur = comp.ref(dict(ev.columns)["currency"])
-        amt = comp.ref(dict(ev.columns)["amount"])
-        exprs.append(f"CASE WHEN {cur} = 'EUR' THEN {amt} END")
-    target_cols += ["compartment", "evidence_sha256", "source_row", "run_id"]
-    exprs += [lit(ctx.compartment), lit(ctx.evidence_sha256), "c._row", str(ctx.run_id)]
-    engine.execute(
-        f"INSERT INTO {q(ev.kind)} ({', '.join(q(c) for c in target_cols)})"
-        f" SELECT {', '.join(exprs)} FROM _checked c WHERE c._errors IS NULL AND NOT c._already"
-    )
+def _error_scan(comp: _Compiler, mapping: Mapping) -> str:
+    """SQL for the rows of ``_chunk`` with any error: (_row, list of {field, column, reason}).
 
-
-def _check_query(
-    comp: _Compiler, mapping: Mapping, ctx: LoadContext, joins: list[str]
-) -> tuple[str, list[str]]:
-    """The SQL that builds ``_checked`` from the chunk ``_chunk``, and the event-id columns."""
-    # The raw text is kept only where normalising changes it (names, accounts, ...); facets
-    # (an IBAN's country, a name's transliteration) only where an event needs them per row:
-    # entities get theirs after being collapsed to distinct values (see _store_entities).
-    used_raw = {
-        r.field
-        for e in mapping.entities
-        for _, r in e.properties
-        if r.field and mapping.fields[r.field].type.is_distinct_normalised
-    }
-    row_facets = {(r.field, r.facet) for ev in mapping.events for _, r in ev.columns if r.facet}
-    select = ["s._row AS _row"]
+    Values computed in SQL are computed once (an inner query); the types normalised in Python
+    join only the values that failed."""
+    inner = []
+    joins = []
     errors = []
     reasons = []
     for spec in mapping.fields.values():
-        value, error = comp.value_and_error(spec)
-        select.append(f"{value} AS {q('f_' + spec.name)}")
+        value = q("__f_" + spec.name)
+        norm_error = q("__e_" + spec.name)
+        if comp.present(spec):
+            if spec.type.is_distinct_normalised:
+                inner.append(f"{comp.norm_table(spec)}.error AS {norm_error}")
+                joins.append(comp.join(spec, comp.norm_source(spec) + "_bad"))
+            elif spec.type not in (ValueType.TEXT, ValueType.IDENTIFIER):
+                inner.append(f"{comp.value_sql(spec)} AS {value}")
+        error = comp.error_sql(spec, f"s.{value}", f"s.{norm_error}")
         reasons.append(error)
         errors.append(
             f"{{'field': {lit(spec.name)}, 'column': {lit(spec.column)}, 'reason': {error}}}"
         )
-        for facet in FACETS.get(spec.type, ()):
-            if (spec.name, facet) not in row_facets:
-                continue
-            if comp.present(spec):
-                n = comp.norm_table(spec)
-                select.append(f"{n}.{q(facet)} AS {q('x_' + spec.name + '_' + facet)}")
-            else:
-                select.append(f"CAST(NULL AS VARCHAR) AS {q('x_' + spec.name + '_' + facet)}")
-        if spec.name in used_raw:
-            select.append(f"{comp.raw(spec)} AS {q('r_' + spec.name)}")
     if mapping.require_any:
         cond = " OR ".join(
             "(" + " AND ".join(f"{comp.raw(mapping.fields[f])} IS NOT NULL" for f in g) + ")"
@@ -448,67 +566,69 @@ def _check_query(
             f"{{'field': {lit(first_field)}, 'column': {lit(mapping.fields[first_field].column)},"
             f" 'reason': {reason}}}"
         )
-    ids = []
-    for ev in mapping.events:
-        refs = dict(ev.columns)
-        parts = " || '|' || ".join(
-            f"coalesce(CAST({comp.ref(refs[c])} AS VARCHAR), '')" for c in ev.id_from
-        )
-        prefix = lit(f"{ctx.compartment}|{mapping.namespace}|{ev.kind}|")
-        ids.append(f"md5({prefix} || {parts}) AS {q('v_' + ev.kind)}")
-    checked_sql = (
-        "CREATE OR REPLACE TEMP TABLE _checked AS SELECT c.*"
-        + "".join(f", {x}" for x in ids)
-        + ", FALSE AS _already FROM (SELECT c.*"
-        + "".join(f", {sql} AS {name}" for sql, name in comp.hash_columns.items())
-        + " FROM (SELECT "
-        + ", ".join(select)
-        # clean rows (nearly all) carry NULL, not an empty list: building a list of structs
-        # per row was the most expensive step of a large load
-        + f", CASE WHEN coalesce({', '.join(reasons)}) IS NOT NULL THEN"
-        + f" list_filter([{', '.join(errors)}], lambda e: e.reason IS NOT NULL) END AS _errors"
-        + f" FROM {comp.trimmed_source('_chunk')} s {' '.join(joins)}) c) c"
+    inner_sql = "SELECT s.*" + "".join(f", {x}" for x in inner)
+    return (
+        f"SELECT s._row, list_filter([{', '.join(errors)}], lambda e: e.reason IS NOT NULL)"
+        f" AS _errors FROM ({inner_sql} FROM _chunk s {' '.join(joins)}) s"
+        f" WHERE coalesce({', '.join(reasons)}) IS NOT NULL"
     )
-    return checked_sql, ids
 
 
-def _prepare_event_checks(
-    engine: Engine,
-    comp: _Compiler,
-    mapping: Mapping,
-    stage: str,
-    join_of: dict[str, str],
-    id_columns: list[str],
-) -> None:
-    """Per event kind: ``_dups_KIND`` (ids seen more than once in the file, with the first row) and
-    ``_known_KIND`` (events already in the workspace with an id this file also has)."""
-    if not mapping.events:
-        return
-    by_name = {e.name: e for e in mapping.entities}
-    needed: set[str] = set()
-    hash_sql: dict[str, str] = {}
-    for ev in mapping.events:
-        refs = dict(ev.columns)
-        for column in ev.id_from:
-            ref = refs[column]
-            needed.update(ref.fields_used())
-            for name in (ref.entity, *ref.entities):
-                if name:
-                    needed.update(by_name[name].key)
-                    needed.update(comp.when_fields(by_name[name]))
-                    key_hash = comp.key_hash(by_name[name])
-                    hash_sql[key_hash] = comp.hash_columns[key_hash]
-    fields = [mapping.fields[f] for f in sorted(needed)]
-    values = ", ".join(f"{comp.value_and_error(f)[0]} AS {q('f_' + f.name)}" for f in fields)
-    hashes = "".join(f", {sql} AS {name}" for sql, name in hash_sql.items())
+def _event_fields(comp: _Compiler, ev: EventSpec) -> set[str]:
+    return set().union(*(comp.ref_fields(r) for _, r in ev.columns))
+
+
+def _event_id(comp: _Compiler, mapping: Mapping, ctx: LoadContext, ev: EventSpec) -> str:
+    """SQL (over a ``values_query``) for an event's id: a hash of its compartment, mapping
+    namespace, kind and ``id_from`` values."""
+    refs = dict(ev.columns)
+    parts = " || '|' || ".join(
+        f"coalesce(CAST({comp.ref(refs[c])} AS VARCHAR), '')" for c in ev.id_from
+    )
+    prefix = lit(f"{ctx.compartment}|{mapping.namespace}|{ev.kind}|")
+    return f"md5({prefix} || {parts})"
+
+
+def _insert_events(engine: Engine, comp: _Compiler, ev: EventSpec, ctx: LoadContext) -> None:
+    kind = event_kind(ev.kind)
+    target_cols = ["id"] + [c for c, _ in ev.columns]
+    exprs = [_event_id(comp, comp.m, ctx, ev)]
+    exprs += [_cast_for(kind, c, comp.ref(r, keys=kind.column(c).entity)) for c, r in ev.columns]
+    if "amount_eur" not in target_cols and "currency" in target_cols:
+        target_cols.append("amount_eur")
+        cur = comp.ref(dict(ev.columns)["currency"])
+        amt = comp.ref(dict(ev.columns)["amount"])
+        exprs.append(f"CASE WHEN {cur} = 'EUR' THEN {amt} END")
+    target_cols += ["compartment", "evidence_sha256", "source_row", "run_id"]
+    exprs += [lit(ctx.compartment), lit(ctx.evidence_sha256), "c._row", str(ctx.run_id)]
+    facets = {(r.field, r.facet) for _, r in ev.columns if r.field and r.facet}
+    values = comp.values_query(
+        "(SELECT s.* FROM _chunk s ANTI JOIN _skip k ON k._row = s._row)",
+        _event_fields(comp, ev),
+        facets=facets,
+    )
     engine.execute(
-        f"CREATE OR REPLACE TEMP TABLE _file_ids AS SELECT c._row, {', '.join(id_columns)}"
-        f" FROM (SELECT c.*{hashes} FROM (SELECT s._row{', ' if values else ''}{values}"
-        f" FROM {comp.trimmed_source(q(stage))} s"
-        f" {' '.join(join_of[f.name] for f in fields if f.name in join_of)}) c) c"
+        f"INSERT INTO {q(ev.kind)} ({', '.join(q(c) for c in target_cols)})"
+        f" SELECT {', '.join(exprs)} FROM ({values}) c"
     )
+
+
+def _prepare_event_checks(engine: Engine, comp: _Compiler, mapping: Mapping, stage: str) -> None:
+    """``_event_issues`` (_row, reason, already) for the whole file: a second row with the same
+    event id is an error; an event already stored with the same content is a duplicate (counted,
+    not stored again), with other content a conflict (an error)."""
+    parts = [
+        "SELECT NULL::BIGINT AS _row, NULL::VARCHAR AS reason, NULL::BOOLEAN AS already WHERE FALSE"
+    ]
     for ev in mapping.events:
+        refs = dict(ev.columns)
         vid = q("v_" + ev.kind)
+        id_sql = _event_id(comp, mapping, comp.ctx, ev)
+        needed = set().union(*(comp.ref_fields(refs[c]) for c in ev.id_from))
+        ids_query = comp.values_query(q(stage), needed, extra=[f"{id_sql} AS {vid}"])
+        engine.execute(
+            f"CREATE OR REPLACE TEMP TABLE _file_ids AS SELECT c._row, c.{vid} FROM ({ids_query}) c"
+        )
         engine.execute(
             f"CREATE OR REPLACE TEMP TABLE {q('_dups_' + ev.kind)} AS SELECT {vid} AS v,"
             f" min(_row) AS first_row FROM _file_ids GROUP BY {vid} HAVING count(*) > 1"
@@ -517,41 +637,40 @@ def _prepare_event_checks(
             f"CREATE OR REPLACE TEMP TABLE {q('_known_' + ev.kind)} AS SELECT x.* FROM {q(ev.kind)} x"
             f" SEMI JOIN _file_ids f ON x.id = f.{vid}"
         )
-    engine.execute("DROP TABLE _file_ids")
-
-
-def _mark_event_issues(
-    engine: Engine, comp: _Compiler, kind_name: str, refs: dict[str, ValueRef]
-) -> None:
-    """A second row with the same event id in this file is an error; an event already stored with
-    the same content is a duplicate (counted, not stored again); with other content, a conflict."""
-    kind = event_kind(kind_name)
-    vid = q("v_" + kind_name)
-    required = {k.name for k in kind.columns if k.required}
-    same = " AND ".join(
-        f"x.{q(c)} IS NOT DISTINCT FROM {_cast_for(kind, c, comp.ref(refs[c]))}"
-        for c in refs
-        if c in required
-    )
-    engine.execute(
-        "CREATE OR REPLACE TEMP TABLE _event_issues AS"
-        f" SELECT c._row, 'same {kind_name} id as row ' || d.first_row || ' of this file' AS reason,"
-        f" FALSE AS already FROM _checked c JOIN {q('_dups_' + kind_name)} d"
-        f" ON c.{vid} = d.v AND c._row <> d.first_row"
-        f" UNION ALL SELECT c._row, CASE WHEN NOT ({same}) THEN 'conflicts with the {kind_name}"
-        " event already stored from evidence ' || left(x.evidence_sha256, 12) || ' row ' ||"
-        f" x.source_row END, ({same}) FROM _checked c JOIN {q('_known_' + kind_name)} x"
-        f" ON x.id = c.{vid}"
-    )
-    engine.execute(
-        "UPDATE _checked SET _errors = list_concat(_checked._errors, [{'field': 'id',"
-        " 'column': NULL, 'reason': i.reason}]) FROM (SELECT _row, min(reason) AS reason"
-        " FROM _event_issues WHERE reason IS NOT NULL GROUP BY _row) i WHERE _checked._row = i._row"
-    )
-    engine.execute(
-        "UPDATE _checked SET _already = TRUE FROM (SELECT DISTINCT _row FROM _event_issues"
-        " WHERE already) i WHERE _checked._row = i._row"
-    )
+        engine.execute(
+            f"CREATE OR REPLACE TEMP TABLE {q('_issues_' + ev.kind)} AS"
+            f" SELECT f._row, 'same {ev.kind} id as row ' || d.first_row || ' of this file' AS reason,"
+            f" FALSE AS already FROM _file_ids f JOIN {q('_dups_' + ev.kind)} d"
+            f" ON f.{vid} = d.v AND f._row <> d.first_row"
+        )
+        parts.append(f"SELECT * FROM {q('_issues_' + ev.kind)}")
+        if engine.rows(f"SELECT count(*) FROM {q('_known_' + ev.kind)}")[0][0]:
+            kind = event_kind(ev.kind)
+            required = {k.name for k in kind.columns if k.required}
+            same = " AND ".join(
+                f"x.{q(c)} IS NOT DISTINCT FROM"
+                f" {_cast_for(kind, c, comp.ref(refs[c], keys=kind.column(c).entity))}"
+                for c in refs
+                if c in required
+            )
+            fields = needed | set().union(
+                *(comp.ref_fields(refs[c]) for c in refs if c in required)
+            )
+            rows = (
+                f"(SELECT s.* FROM {q(stage)} s SEMI JOIN (SELECT f._row FROM _file_ids f"
+                f" SEMI JOIN {q('_known_' + ev.kind)} x ON x.id = f.{vid}) k ON k._row = s._row)"
+            )
+            known = comp.values_query(rows, fields, extra=[f"{id_sql} AS {vid}"])
+            engine.execute(
+                f"INSERT INTO {q('_issues_' + ev.kind)} SELECT c._row, CASE WHEN NOT ({same})"
+                f" THEN 'conflicts with the {ev.kind} event already stored from evidence '"
+                f" || left(x.evidence_sha256, 12) || ' row ' || x.source_row END, ({same})"
+                f" FROM ({known}) c JOIN {q('_known_' + ev.kind)} x ON x.id = c.{vid}"
+            )
+        engine.execute("DROP TABLE _file_ids")
+    engine.execute(f"CREATE OR REPLACE TEMP TABLE _event_issues AS {' UNION ALL '.join(parts)}")
+    for ev in mapping.events:
+        _drop_quietly(engine, q("_issues_" + ev.kind))
 
 
 def _drop_quietly(engine: Engine, *tables: str) -> None:
@@ -624,15 +743,44 @@ def _entity_groups(comp: _Compiler, mapping: Mapping) -> dict[str, list[EntitySp
     return groups
 
 
+def _group_fields(comp: _Compiler, entities: list[EntitySpec]) -> set[str]:
+    """The fields an entity group's ids and properties are made from."""
+    out: set[str] = set()
+    for entity in entities:
+        out |= comp.entity_fields(entity.name)
+        for _prop, ref in entity.properties:
+            out |= comp.ref_fields(ref)
+    return out
+
+
+def _group_columns(comp: _Compiler, mapping: Mapping, entities: list[EntitySpec]) -> list[str]:
+    """The staged columns an entity group reads (its fields' columns that the file has)."""
+    fields = _group_fields(comp, entities)
+    return sorted({mapping.fields[f].column for f in fields} & comp.columns)
+
+
 def _collect_entities(
-    engine: Engine, comp: _Compiler, mapping: Mapping, *, append: bool
+    engine: Engine, comp: _Compiler, mapping: Mapping, group_columns: dict[str, list[str]]
 ) -> list[str]:
-    """Collapse the checked rows to their distinct property values (a million payments name a few
-    thousand accounts), in one pass per key hash, into tables that ``_store_entities`` reads."""
+    """Normalise each group's distinct raw values (a million payments name a few thousand
+    accounts) into tables of entity ids and property values that ``_store_entities`` reads."""
     tables = []
+    used_raw = {
+        r.field
+        for e in mapping.entities
+        for _, r in e.properties
+        if r.field and mapping.fields[r.field].type.is_distinct_normalised
+    }
     for hash_column, entities in _entity_groups(comp, mapping).items():
         table = q(f"_ent{hash_column}")
         tables.append(table)
+        columns = group_columns[hash_column]
+        distinct = (
+            f"(SELECT {''.join(f'{q(c)}, ' for c in columns)}min(_row) AS _row"
+            f" FROM {q(f'_eraw{hash_column}')} GROUP BY ALL)"
+        )
+        fields = _group_fields(comp, entities)
+        values = comp.values_query(distinct, fields, raws=used_raw & fields)
         cols: list[str] = []
         ids = []
         for j, entity in enumerate(entities):
@@ -641,14 +789,11 @@ def _collect_entities(
             cols.append(f"{eid} AS e{j}")
             for i, (_prop, ref) in enumerate(entity.properties):
                 cols += _property_columns(comp, mapping, ref, f"{j}_{i}")
-        select = (
-            f"SELECT {', '.join(cols)}, min(c._row) AS _row FROM _checked c WHERE c._errors IS NULL"
-            f" AND ({' OR '.join(f'{e} IS NOT NULL' for e in ids)}) GROUP BY ALL"
+        engine.execute(
+            f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {', '.join(cols)},"
+            f" min(c._row) AS _row FROM ({values}) c"
+            f" WHERE {' OR '.join(f'{e} IS NOT NULL' for e in ids)} GROUP BY ALL"
         )
-        if append:
-            engine.execute(f"INSERT INTO {table} {select}")
-        else:
-            engine.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {select}")
     return tables
 
 
@@ -711,7 +856,47 @@ def _store_entities(
             )
             for i, (prop, ref) in enumerate(entity.properties):
                 parts.append(_unpivot(comp, mapping, table, entity, j, i, prop, ref))
+    register_entity_keys(
+        engine,
+        " UNION ALL ".join(
+            f"SELECT e{j} FROM {table}"
+            for table, entities in zip(tables, _entity_groups(comp, mapping).values(), strict=True)
+            for j in range(len(entities))
+        ),
+    )
     return _store_statement_rows(engine, " UNION ALL ".join(parts), ctx)
+
+
+class EntityKeyCollision(PalermoError):
+    """Two different entity ids have the same 64-bit key (see ``model.entity_key``)."""
+
+
+def register_entity_keys(engine: Engine, ids_sql: str) -> None:
+    """Record the key of each entity id that ``ids_sql`` (one column) yields in ``entity_keys``.
+    A key already recorded for another id is refused: the ingest stops rather than let events of
+    two entities merge."""
+    engine.execute(
+        f"CREATE OR REPLACE TEMP TABLE _new_keys AS SELECT DISTINCT {key_sql('id')} AS key,"
+        f" id AS entity_id FROM ({ids_sql}) AS t(id) WHERE id IS NOT NULL"
+    )
+    try:
+        clash = engine.rows(
+            "SELECT n.key, n.entity_id, k.entity_id FROM _new_keys n JOIN (SELECT * FROM"
+            " entity_keys UNION ALL SELECT * FROM _new_keys) k ON k.key = n.key"
+            " AND k.entity_id <> n.entity_id LIMIT 1"
+        )
+        if clash:
+            key, one, other = clash[0]
+            raise EntityKeyCollision(
+                f"entity ids {one!r} and {other!r} have the same 64-bit key {key}; nothing was"
+                " stored. Please report this: the key needs widening."
+            )
+        engine.execute(
+            "INSERT INTO entity_keys SELECT n.key, n.entity_id FROM _new_keys n"
+            " ANTI JOIN entity_keys k ON k.key = n.key"
+        )
+    finally:
+        _drop_quietly(engine, "_new_keys")
 
 
 def _store_statement_rows(engine: Engine, rows_sql: str, ctx: LoadContext) -> int:
@@ -746,6 +931,7 @@ def insert_statement_rows(engine: Engine, table: pa.Table, ctx: LoadContext) -> 
     translit, source_row), for readers that build entities themselves (FtM)."""
     engine.register("_prepared_statements", table)
     try:
+        register_entity_keys(engine, "SELECT DISTINCT entity_id FROM _prepared_statements")
         return _store_statement_rows(
             engine,
             "SELECT entity_id, schema, prop, value, original, normalised, translit, source_row"

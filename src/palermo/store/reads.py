@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from palermo.model import event_kind
 from palermo.store.workspace import Store
 
 
@@ -145,9 +146,13 @@ def entity_statements(store: Store, batch_size: int = 200_000) -> Iterator[list[
 def events(store: Store, table: str, batch_size: int = 100_000) -> Iterator[dict[str, Any]]:
     if table not in ("payments", "calls"):
         raise ValueError(table)
-    cond, params = store.scope.sql_filter("compartment")
+    cond, params = store.scope.sql_filter("e.compartment")
+    # entity keys back to entity ids: payer_key -> payer_id
+    keys = [c.name for c in event_kind(table).columns if c.entity]
+    ids = "".join(f", k{i}.entity_id AS {c.removesuffix('_key')}_id" for i, c in enumerate(keys))
+    joins = "".join(f" LEFT JOIN entity_keys k{i} ON k{i}.key = e.{c}" for i, c in enumerate(keys))
     for batch in store.engine.batches(
-        f"SELECT * FROM {table} WHERE {cond} ORDER BY id", params, batch_size
+        f"SELECT e.*{ids} FROM {table} e{joins} WHERE {cond} ORDER BY e.id", params, batch_size
     ):
         yield from batch.to_pylist()
 
