@@ -629,9 +629,11 @@ def _prepare_event_checks(engine: Engine, comp: _Compiler, mapping: Mapping, sta
         engine.execute(
             f"CREATE OR REPLACE TEMP TABLE _file_ids AS SELECT c._row, c.{vid} FROM ({ids_query}) c"
         )
+        # grouped first by a 64-bit hash of the id (cheap), then exactly, for the few candidates
         engine.execute(
             f"CREATE OR REPLACE TEMP TABLE {q('_dups_' + ev.kind)} AS SELECT {vid} AS v,"
-            f" min(_row) AS first_row FROM _file_ids GROUP BY {vid} HAVING count(*) > 1"
+            f" min(_row) AS first_row FROM _file_ids WHERE hash({vid}) IN (SELECT hash({vid})"
+            f" FROM _file_ids GROUP BY 1 HAVING count(*) > 1) GROUP BY {vid} HAVING count(*) > 1"
         )
         engine.execute(
             f"CREATE OR REPLACE TEMP TABLE {q('_known_' + ev.kind)} AS SELECT x.* FROM {q(ev.kind)} x"
