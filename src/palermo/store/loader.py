@@ -158,11 +158,19 @@ class _Compiler:
                     f"COALESCE(TRY_CAST({raw} AS TIMESTAMPTZ),"
                     f" TRY_CAST(try_strptime({raw}, [{fmts}]) AS TIMESTAMPTZ))"
                 )
-            return f"(CASE WHEN year({value}) BETWEEN 1900 AND 2100 THEN {value} END)"
+            # compared with constants: year() of a TIMESTAMPTZ goes through ICU and cost twice
+            # as much as parsing
+            return (
+                f"(CASE WHEN {value} >= TIMESTAMPTZ '1900-01-01 00:00:00+00'"
+                f" AND {value} < TIMESTAMPTZ '2101-01-01 00:00:00+00' THEN {value} END)"
+            )
         if t == ValueType.DATE:
             fmts = ", ".join(lit(f) for f in self.m.options.get("date_formats", DATE_FORMATS))
             value = f"COALESCE(TRY_CAST({raw} AS DATE), TRY_CAST(try_strptime({raw}, [{fmts}]) AS DATE))"
-            return f"(CASE WHEN year({value}) BETWEEN 1800 AND 2100 THEN {value} END)"
+            return (
+                f"(CASE WHEN {value} >= DATE '1800-01-01' AND {value} < DATE '2101-01-01'"
+                f" THEN {value} END)"
+            )
         if t == ValueType.AMOUNT:
             # Only unambiguous layouts: 1234.56 / 1,234.56 (or with options.decimal_comma:
             # 1234,56 / 1.234,56). Anything else is quarantined, never guessed.
@@ -398,11 +406,12 @@ def load_tabular(
         )
     result = LoadResult(events={})
     registered: list[str] = []
-    temps = ["_bad", "_skip", "_event_issues", "_file_ids"]
+    temps = ["_bad", "_skip", "_event_issues", "_shared", "_candidates"]
     try:
         # 1. rich normalisers over the distinct values of each such type (a payer's and a
         #    payee's accounts are one set: each value is normalised once), in one scan
         by_type: dict[ValueType, list[FieldSpec]] = {}
+        failed: set[ValueType] = set()  # the types with values their normaliser refused
         for spec in mapping.fields.values():
             if spec.type.is_distinct_normalised and comp.present(spec):
                 by_type.setdefault(spec.type, []).append(spec)
@@ -440,11 +449,13 @@ def load_tabular(
                 f" SELECT raw, error FROM {q(name)} WHERE error IS NOT NULL"
             )
             temps.append(q(bad))
+            if engine.rows(f"SELECT count(*) FROM {q(bad)}")[0][0]:
+                failed.add(vtype)
 
         # 2. event ids of the whole file, once: duplicates inside the file and events stored
         #    before are found with one aggregate and one join, not per chunk
         _prepare_event_checks(engine, comp, mapping, stage)
-        error_scan = _error_scan(comp, mapping)
+        error_scan = _error_scan(comp, mapping, failed)
         raw_record = (
             "to_json({" + ", ".join(f"{lit(c)}: s.{q(c)}" for c in cols if c != "_row") + "})"
         )
@@ -495,15 +506,7 @@ def load_tabular(
             for ev in mapping.events:
                 _insert_events(engine, comp, ev, ctx)
             # 6. entities: this chunk's distinct raw values, normalised after the last chunk
-            for h, columns in group_columns.items():
-                select = (
-                    f"SELECT {''.join(f's.{q(c)}, ' for c in columns)}min(s._row) AS _row"
-                    " FROM _chunk s ANTI JOIN _bad b ON b._row = s._row GROUP BY ALL"
-                )
-                if lo == first:
-                    engine.execute(f"CREATE OR REPLACE TEMP TABLE {q(f'_eraw{h}')} AS {select}")
-                else:
-                    engine.execute(f"INSERT INTO {q(f'_eraw{h}')} {select}")
+            _collect_raw(engine, group_columns, create=lo == first)
             if on_chunk is not None:
                 on_chunk(result.rows_read, int(total))
         if rejects:
@@ -530,11 +533,25 @@ def load_tabular(
             engine.execute("DROP VIEW IF EXISTS _chunk")
 
 
-def _error_scan(comp: _Compiler, mapping: Mapping) -> str:
+def _collect_raw(engine: Engine, group_columns: dict[str, list[str]], *, create: bool) -> None:
+    """Append each entity group's distinct raw values in ``_chunk`` (bad rows left out) to its
+    ``_eraw`` table. (One scan with GROUPING SETS for all groups measured no faster.)"""
+    for h, cols in group_columns.items():
+        select = (
+            f"SELECT {''.join(f's.{q(c)}, ' for c in cols)}min(s._row) AS _row"
+            " FROM _chunk s ANTI JOIN _bad b ON b._row = s._row GROUP BY ALL"
+        )
+        if create:
+            engine.execute(f"CREATE OR REPLACE TEMP TABLE {q(f'_eraw{h}')} AS {select}")
+        else:
+            engine.execute(f"INSERT INTO {q(f'_eraw{h}')} {select}")
+
+
+def _error_scan(comp: _Compiler, mapping: Mapping, failed: set[ValueType]) -> str:
     """SQL for the rows of ``_chunk`` with any error: (_row, list of {field, column, reason}).
 
     Values computed in SQL are computed once (an inner query); the types normalised in Python
-    join only the values that failed."""
+    join only the values that failed, and only when some did (``failed``)."""
     inner = []
     joins = []
     errors = []
@@ -543,9 +560,11 @@ def _error_scan(comp: _Compiler, mapping: Mapping) -> str:
         value = q("__f_" + spec.name)
         norm_error = q("__e_" + spec.name)
         if comp.present(spec):
-            if spec.type.is_distinct_normalised:
+            if spec.type.is_distinct_normalised and spec.type in failed:
                 inner.append(f"{comp.norm_table(spec)}.error AS {norm_error}")
                 joins.append(comp.join(spec, comp.norm_source(spec) + "_bad"))
+            elif spec.type.is_distinct_normalised:
+                inner.append(f"CAST(NULL AS VARCHAR) AS {norm_error}")
             elif spec.type not in (ValueType.TEXT, ValueType.IDENTIFIER):
                 inner.append(f"{comp.value_sql(spec)} AS {value}")
         error = comp.error_sql(spec, f"s.{value}", f"s.{norm_error}")
@@ -581,12 +600,16 @@ def _event_fields(comp: _Compiler, ev: EventSpec) -> set[str]:
 def _event_id(comp: _Compiler, mapping: Mapping, ctx: LoadContext, ev: EventSpec) -> str:
     """SQL (over a ``values_query``) for an event's id: a hash of its compartment, mapping
     namespace, kind and ``id_from`` values."""
+    return f"md5({_event_key_text(comp, mapping, ctx, ev)})"
+
+
+def _event_key_text(comp: _Compiler, mapping: Mapping, ctx: LoadContext, ev: EventSpec) -> str:
+    """SQL for the text an event's id hashes: equal texts, equal ids."""
     refs = dict(ev.columns)
     parts = " || '|' || ".join(
         f"coalesce(CAST({comp.ref(refs[c])} AS VARCHAR), '')" for c in ev.id_from
     )
-    prefix = lit(f"{ctx.compartment}|{mapping.namespace}|{ev.kind}|")
-    return f"md5({prefix} || {parts})"
+    return f"{lit(f'{ctx.compartment}|{mapping.namespace}|{ev.kind}|')} || {parts}"
 
 
 def _insert_events(engine: Engine, comp: _Compiler, ev: EventSpec, ctx: LoadContext) -> None:
@@ -624,29 +647,48 @@ def _prepare_event_checks(engine: Engine, comp: _Compiler, mapping: Mapping, sta
         refs = dict(ev.columns)
         vid = q("v_" + ev.kind)
         id_sql = _event_id(comp, mapping, comp.ctx, ev)
+        text = _event_key_text(comp, mapping, comp.ctx, ev)
         needed = set().union(*(comp.ref_fields(refs[c]) for c in ev.id_from))
-        ids_query = comp.values_query(q(stage), needed, extra=[f"{id_sql} AS {vid}"])
-        engine.execute(
-            f"CREATE OR REPLACE TEMP TABLE _file_ids AS SELECT c._row, c.{vid} FROM ({ids_query}) c"
+        dups, issues = q("_dups_" + ev.kind), q("_issues_" + ev.kind)
+        # Duplicates inside the file: grouped by a 64-bit hash of the id's text (cheap, nothing
+        # row-sized kept), then exactly, over the few rows whose hash is shared.
+        # (one id field: its value alone, without building the text: the prefix is constant)
+        hashed = (
+            f"coalesce(CAST({comp.ref(refs[ev.id_from[0]])} AS VARCHAR), '')"
+            if len(ev.id_from) == 1
+            else text
         )
-        # grouped first by a 64-bit hash of the id (cheap), then exactly, for the few candidates
+        by_hash = comp.values_query(q(stage), needed, extra=[f"hash({hashed}) AS _h"])
         engine.execute(
-            f"CREATE OR REPLACE TEMP TABLE {q('_dups_' + ev.kind)} AS SELECT {vid} AS v,"
-            f" min(_row) AS first_row FROM _file_ids WHERE hash({vid}) IN (SELECT hash({vid})"
-            f" FROM _file_ids GROUP BY 1 HAVING count(*) > 1) GROUP BY {vid} HAVING count(*) > 1"
+            f"CREATE OR REPLACE TEMP TABLE _shared AS SELECT _h FROM ({by_hash}) c"
+            " GROUP BY _h HAVING count(*) > 1"
         )
         engine.execute(
-            f"CREATE OR REPLACE TEMP TABLE {q('_known_' + ev.kind)} AS SELECT x.* FROM {q(ev.kind)} x"
-            f" SEMI JOIN _file_ids f ON x.id = f.{vid}"
+            f"CREATE OR REPLACE TEMP TABLE _candidates AS SELECT c._row, {id_sql} AS v"
+            f" FROM ({by_hash}) c SEMI JOIN _shared h ON h._h = c._h"
         )
         engine.execute(
-            f"CREATE OR REPLACE TEMP TABLE {q('_issues_' + ev.kind)} AS"
+            f"CREATE OR REPLACE TEMP TABLE {dups} AS SELECT v, min(_row) AS first_row"
+            " FROM _candidates GROUP BY v HAVING count(*) > 1"
+        )
+        engine.execute(
+            f"CREATE OR REPLACE TEMP TABLE {issues} AS"
             f" SELECT f._row, 'same {ev.kind} id as row ' || d.first_row || ' of this file' AS reason,"
-            f" FALSE AS already FROM _file_ids f JOIN {q('_dups_' + ev.kind)} d"
-            f" ON f.{vid} = d.v AND f._row <> d.first_row"
+            f" FALSE AS already FROM _candidates f JOIN {dups} d ON f.v = d.v AND f._row <> d.first_row"
         )
-        parts.append(f"SELECT * FROM {q('_issues_' + ev.kind)}")
-        if engine.rows(f"SELECT count(*) FROM {q('_known_' + ev.kind)}")[0][0]:
+        parts.append(f"SELECT * FROM {issues}")
+        # Events stored before with an id this file also has (only looked for when there are any)
+        known = q("_known_" + ev.kind)
+        engine.execute(
+            f"CREATE OR REPLACE TEMP TABLE {known} AS SELECT * FROM {q(ev.kind)} LIMIT 0"
+        )
+        if engine.rows(f"SELECT EXISTS (SELECT 1 FROM {q(ev.kind)})")[0][0]:
+            ids = comp.values_query(q(stage), needed, extra=[f"{id_sql} AS {vid}"])
+            engine.execute(
+                f"INSERT INTO {known} SELECT x.* FROM {q(ev.kind)} x"
+                f" SEMI JOIN ({ids}) f ON x.id = f.{vid}"
+            )
+        if engine.rows(f"SELECT count(*) FROM {known}")[0][0]:
             kind = event_kind(ev.kind)
             required = {k.name for k in kind.columns if k.required}
             same = " AND ".join(
@@ -658,21 +700,17 @@ def _prepare_event_checks(engine: Engine, comp: _Compiler, mapping: Mapping, sta
             fields = needed | set().union(
                 *(comp.ref_fields(refs[c]) for c in refs if c in required)
             )
-            rows = (
-                f"(SELECT s.* FROM {q(stage)} s SEMI JOIN (SELECT f._row FROM _file_ids f"
-                f" SEMI JOIN {q('_known_' + ev.kind)} x ON x.id = f.{vid}) k ON k._row = s._row)"
-            )
-            known = comp.values_query(rows, fields, extra=[f"{id_sql} AS {vid}"])
+            rows = comp.values_query(q(stage), fields, extra=[f"{id_sql} AS {vid}"])
             engine.execute(
-                f"INSERT INTO {q('_issues_' + ev.kind)} SELECT c._row, CASE WHEN NOT ({same})"
+                f"INSERT INTO {issues} SELECT c._row, CASE WHEN NOT ({same})"
                 f" THEN 'conflicts with the {ev.kind} event already stored from evidence '"
                 f" || left(x.evidence_sha256, 12) || ' row ' || x.source_row END, ({same})"
-                f" FROM ({known}) c JOIN {q('_known_' + ev.kind)} x ON x.id = c.{vid}"
+                f" FROM ({rows}) c JOIN {known} x ON x.id = c.{vid}"
             )
-        engine.execute("DROP TABLE _file_ids")
     engine.execute(f"CREATE OR REPLACE TEMP TABLE _event_issues AS {' UNION ALL '.join(parts)}")
     for ev in mapping.events:
         _drop_quietly(engine, q("_issues_" + ev.kind))
+    _drop_quietly(engine, "_shared", "_candidates")
 
 
 def _drop_quietly(engine: Engine, *tables: str) -> None:
