@@ -170,6 +170,7 @@ def ingest_file(
     try:
         with store.engine.transaction():
             report = _ingest_in_transaction(store, path, received, mapping, opts, say)
+            received.durable()  # the evidence copy is on disk before its record commits
     except BaseException:
         store.discard_file(received)
         raise
