@@ -4,6 +4,7 @@ still land, with their spreadsheet row numbers). Nothing crashes, nothing is los
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import pytest
 
@@ -350,3 +351,22 @@ def test_crlf_and_bom_file_keeps_row_numbers(ws, tmp_path):
     assert sorted(q["row"] for q in ws.quarantine()) == [3, 4]
     assert source_row(ws, "TX1") == 2
     assert source_row(ws, "TX4") == 5
+
+
+def test_values_are_trimmed_and_blank_is_missing(ws, write_payments):
+    padded = payment(
+        1, transaction_id="  TX1 ", amount=" 101.00", currency="GBP  ", reference=" x "
+    )
+    blank = payment(2, amount="   ")
+    [report] = ws.ingest(write_payments([padded, blank]), mapping="payments")
+    assert (report.rows_stored, report.rows_quarantined) == (1, 1)
+    [row] = ws.sql("SELECT source_id, amount, currency, reference FROM payments").to_pylist()
+    assert row == {
+        "source_id": "TX1",
+        "amount": Decimal("101.0000"),
+        "currency": "GBP",
+        "reference": "x",
+    }
+    [q] = ws.quarantine()
+    assert (q["row"], q["field"]) == (3, "amount")
+    assert "required value is missing" in q["reason"]

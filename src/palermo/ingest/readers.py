@@ -127,8 +127,12 @@ def stage_csv(
     struct = "{" + ", ".join(f"{_sql_str(c)}: 'VARCHAR'" for c in columns) + "}"
     # staged values are trimmed and empty ones NULL (see loader.load_tabular), here where the
     # file is read anyway, not again by each step that reads the stage
+    # (trim only what starts or ends with a space: half the cost of trimming every value)
     select = ", ".join(
-        f"NULLIF(trim({q(c)}), '') AS {q(c)}" if trim is None or c in trim else q(c)
+        f"NULLIF(CASE WHEN starts_with({q(c)}, ' ') OR ends_with({q(c)}, ' ') THEN trim({q(c)})"
+        f" ELSE {q(c)} END, '') AS {q(c)}"
+        if trim is None or c in trim
+        else q(c)
         for c in columns
     )
     engine.execute("DROP TABLE IF EXISTS _raw")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -422,11 +423,31 @@ def load_tabular(
                 for spec in specs
             )
             found = engine.arrow(f"SELECT {aggregates} FROM {q(stage)} s").to_pylist()[0]
+        values_of = {
+            vtype: sorted({v for spec in specs for v in (found[spec.name] or []) if v is not None})
+            for vtype, specs in by_type.items()
+        }
+
+        def normalise_all() -> dict[ValueType, pa.Table]:
+            return {t: normalise(t, values, mapping.options) for t, values in values_of.items()}
+
+        # 2. duplicate event ids inside the file. When the ids need no normalised value, the
+        #    engine looks for them while Python normalises (it releases the GIL meanwhile).
+        id_fields: set[str] = set()
+        for ev in mapping.events:
+            id_fields |= set().union(*(comp.ref_fields(dict(ev.columns)[c]) for c in ev.id_from))
+        ids_first = not any(mapping.fields[f].type.is_distinct_normalised for f in id_fields)
+        if ids_first and by_type:
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                pending = pool.submit(normalise_all)
+                _find_duplicate_ids(engine, comp, mapping, stage)
+                normalised = pending.result()
+        else:
+            normalised = normalise_all()
+            if ids_first:
+                _find_duplicate_ids(engine, comp, mapping, stage)
         for vtype, specs in by_type.items():
-            values = sorted(
-                {v for spec in specs for v in (found[spec.name] or []) if v is not None}
-            )
-            table = normalise(vtype, values, mapping.options)
+            table = normalised[vtype]
             name = comp.norm_source(specs[0])
             engine.register(name + "_py", table)
             registered.append(name + "_py")
@@ -452,9 +473,11 @@ def load_tabular(
             if engine.rows(f"SELECT count(*) FROM {q(bad)}")[0][0]:
                 failed.add(vtype)
 
-        # 2. event ids of the whole file, once: duplicates inside the file and events stored
-        #    before are found with one aggregate and one join, not per chunk
-        _prepare_event_checks(engine, comp, mapping, stage)
+        # 3. events stored before with an id this file has (identical: counted as duplicates;
+        #    different: conflicts), once for the whole file, not per chunk
+        if not ids_first:
+            _find_duplicate_ids(engine, comp, mapping, stage)
+        _find_known_events(engine, comp, mapping, stage)
         error_scan = _error_scan(comp, mapping, failed)
         raw_record = (
             "to_json({" + ", ".join(f"{lit(c)}: s.{q(c)}" for c in cols if c != "_row") + "})"
@@ -473,7 +496,7 @@ def load_tabular(
             engine.execute(
                 f"CREATE OR REPLACE TEMP VIEW _chunk AS SELECT * FROM {q(stage)} WHERE {in_chunk}"
             )
-            # 3. the rows with any error, and the events already stored (same content)
+            # 4. the rows with any error, and the events already stored (same content)
             engine.execute(
                 "CREATE OR REPLACE TEMP TABLE _bad AS SELECT _row,"
                 " flatten(list(_errors ORDER BY k)) AS _errors FROM ("
@@ -486,7 +509,7 @@ def load_tabular(
                 "CREATE OR REPLACE TEMP TABLE _skip AS SELECT _row FROM _bad UNION"
                 f" SELECT _row FROM _event_issues WHERE already AND {in_chunk}"
             )
-            # 4. quarantine the rows with any error; they store nothing
+            # 5. quarantine the rows with any error; they store nothing
             _quarantine_insert(
                 engine,
                 ctx,
@@ -501,11 +524,11 @@ def load_tabular(
             result.rows_quarantined += int(bad)
             result.rows_duplicate += int(skipped) - int(bad)
             result.rows_stored += int(n) - int(skipped)
-            # 5. events, from the rows that are neither bad nor stored before (no ORDER BY:
+            # 6. events, from the rows that are neither bad nor stored before (no ORDER BY:
             #    readers order by what they need; sorting is not free)
             for ev in mapping.events:
                 _insert_events(engine, comp, ev, ctx)
-            # 6. entities: this chunk's distinct raw values, normalised after the last chunk
+            # 7. entities: this chunk's distinct raw values, normalised after the last chunk
             _collect_raw(engine, group_columns, create=lo == first)
             if on_chunk is not None:
                 on_chunk(result.rows_read, int(total))
@@ -513,10 +536,10 @@ def load_tabular(
             _quarantine_rejects(engine, ctx, rejects)
             result.rows_read += len(rejects)
             result.rows_quarantined += len(rejects)
-        # 7. statements: one per entity, property, value and source, with the first row
+        # 8. statements: one per entity, property, value and source, with the first row
         if first is not None:
-            tables = _collect_entities(engine, comp, mapping, group_columns)
-            result.statements = _store_entities(engine, comp, mapping, ctx, tables)
+            collected = _collect_entities(engine, comp, mapping, group_columns)
+            result.statements = _store_entities(engine, comp, mapping, ctx, collected)
         for ev in mapping.events:
             assert result.events is not None
             result.events[ev.kind] = result.rows_stored
@@ -636,27 +659,20 @@ def _insert_events(engine: Engine, comp: _Compiler, ev: EventSpec, ctx: LoadCont
     )
 
 
-def _prepare_event_checks(engine: Engine, comp: _Compiler, mapping: Mapping, stage: str) -> None:
-    """``_event_issues`` (_row, reason, already) for the whole file: a second row with the same
-    event id is an error; an event already stored with the same content is a duplicate (counted,
-    not stored again), with other content a conflict (an error)."""
-    parts = [
-        "SELECT NULL::BIGINT AS _row, NULL::VARCHAR AS reason, NULL::BOOLEAN AS already WHERE FALSE"
-    ]
+def _find_duplicate_ids(engine: Engine, comp: _Compiler, mapping: Mapping, stage: str) -> None:
+    """``_issues_KIND`` (_row, reason, already) per event kind: each row whose event id an
+    earlier row of the file already has. Found by a 64-bit hash of the id's text first (cheap,
+    nothing row-sized kept), then exactly, over the few rows whose hash is shared."""
     for ev in mapping.events:
         refs = dict(ev.columns)
-        vid = q("v_" + ev.kind)
         id_sql = _event_id(comp, mapping, comp.ctx, ev)
-        text = _event_key_text(comp, mapping, comp.ctx, ev)
         needed = set().union(*(comp.ref_fields(refs[c]) for c in ev.id_from))
         dups, issues = q("_dups_" + ev.kind), q("_issues_" + ev.kind)
-        # Duplicates inside the file: grouped by a 64-bit hash of the id's text (cheap, nothing
-        # row-sized kept), then exactly, over the few rows whose hash is shared.
         # (one id field: its value alone, without building the text: the prefix is constant)
         hashed = (
             f"coalesce(CAST({comp.ref(refs[ev.id_from[0]])} AS VARCHAR), '')"
             if len(ev.id_from) == 1
-            else text
+            else _event_key_text(comp, mapping, comp.ctx, ev)
         )
         by_hash = comp.values_query(q(stage), needed, extra=[f"hash({hashed}) AS _h"])
         engine.execute(
@@ -676,6 +692,22 @@ def _prepare_event_checks(engine: Engine, comp: _Compiler, mapping: Mapping, sta
             f" SELECT f._row, 'same {ev.kind} id as row ' || d.first_row || ' of this file' AS reason,"
             f" FALSE AS already FROM _candidates f JOIN {dups} d ON f.v = d.v AND f._row <> d.first_row"
         )
+    _drop_quietly(engine, "_shared", "_candidates")
+
+
+def _find_known_events(engine: Engine, comp: _Compiler, mapping: Mapping, stage: str) -> None:
+    """``_event_issues`` (_row, reason, already) for the whole file: the duplicates inside it
+    (see ``_find_duplicate_ids``) and the events already stored with the same id: with the same
+    content a duplicate (counted, not stored again), with other content a conflict (an error)."""
+    parts = [
+        "SELECT NULL::BIGINT AS _row, NULL::VARCHAR AS reason, NULL::BOOLEAN AS already WHERE FALSE"
+    ]
+    for ev in mapping.events:
+        refs = dict(ev.columns)
+        vid = q("v_" + ev.kind)
+        id_sql = _event_id(comp, mapping, comp.ctx, ev)
+        needed = set().union(*(comp.ref_fields(refs[c]) for c in ev.id_from))
+        issues = q("_issues_" + ev.kind)
         parts.append(f"SELECT * FROM {issues}")
         # Events stored before with an id this file also has (only looked for when there are any)
         known = q("_known_" + ev.kind)
