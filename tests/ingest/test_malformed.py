@@ -370,3 +370,17 @@ def test_values_are_trimmed_and_blank_is_missing(ws, write_payments):
     [q] = ws.quarantine()
     assert (q["row"], q["field"]) == (3, "amount")
     assert "required value is missing" in q["reason"]
+
+
+def test_a_quarantined_row_gives_no_entity_or_statement(ws, write_payments):
+    bad = payment(2, amount="12,34,5", to_name="Only In A Bad Row", to_account=IBAN_NL)
+    [report] = ws.ingest(write_payments([payment(1), bad, payment(3)]), mapping="payments")
+    assert (report.rows_stored, report.rows_quarantined) == (2, 1)
+    values = set(ws.sql("SELECT value FROM statements").column("value").to_pylist())
+    assert "Only In A Bad Row" not in values
+    assert IBAN_NL not in values
+    # the good rows' entities are all there, with the first good row as their source
+    rows = ws.sql(
+        "SELECT DISTINCT source_row FROM statements WHERE prop = 'iban' ORDER BY 1"
+    ).column("source_row")
+    assert rows.to_pylist() == [2]

@@ -463,17 +463,30 @@ def load_tabular(
         for spec in mapping.fields.values():
             if spec.type.is_distinct_normalised and comp.present(spec):
                 by_type.setdefault(spec.type, []).append(spec)
-        # (one DISTINCT per field: a grouped aggregate runs in parallel, list(DISTINCT) did not)
-        found = {
-            spec.name: engine.arrow(
-                f"SELECT DISTINCT {comp.raw(spec)} AS v FROM {q(stage)} s"
-                f" WHERE {comp.raw(spec)} IS NOT NULL"
-            )
-            .column("v")
-            .to_pylist()
-            for specs in by_type.values()
-            for spec in specs
-        }
+        # Each entity group's distinct raw values (with their first row), over the whole file:
+        # a million payments name a few thousand accounts. Rows found bad later are taken out
+        # then (rare). The distinct values to normalise come from these small tables where
+        # they can (one DISTINCT per other field: a grouped aggregate runs in parallel).
+        groups = _entity_groups(comp, mapping)
+        group_columns = {h: _group_columns(comp, mapping, ents) for h, ents in groups.items()}
+        temps += [q(f"_eraw{h}") for h in groups] + [q(f"_ent{h}") for h in groups]
+        _collect_raw(engine, group_columns, q(stage))
+        found = {}
+        for specs in by_type.values():
+            for spec in specs:
+                source = q(stage)
+                for h, columns in group_columns.items():
+                    if spec.column in columns:
+                        source = q(f"_eraw{h}")
+                        break
+                found[spec.name] = (
+                    engine.arrow(
+                        f"SELECT DISTINCT {comp.raw(spec)} AS v FROM {source} s"
+                        f" WHERE {comp.raw(spec)} IS NOT NULL"
+                    )
+                    .column("v")
+                    .to_pylist()
+                )
         values_of = {
             vtype: sorted({v for spec in specs for v in found[spec.name]})
             for vtype, specs in by_type.items()
@@ -533,9 +546,9 @@ def load_tabular(
         raw_record = (
             "to_json({" + ", ".join(f"{lit(c)}: s.{q(c)}" for c in cols if c != "_row") + "})"
         )
-        groups = _entity_groups(comp, mapping)
-        group_columns = {h: _group_columns(comp, mapping, ents) for h, ents in groups.items()}
-        temps += [q(f"_eraw{h}") for h in groups] + [q(f"_ent{h}") for h in groups]
+        engine.execute("CREATE OR REPLACE TEMP TABLE _bad_rows (_row BIGINT)")
+        temps.append("_bad_rows")
+        any_bad = False
         bounds = engine.rows(f"SELECT min(_row), max(_row), count(*) FROM {q(stage)}")
         first, last, total = bounds[0]
         chunk = int(mapping.options.get("chunk_rows", CHUNK_ROWS))
@@ -589,15 +602,23 @@ def load_tabular(
             result.rows_quarantined += int(bad)
             result.rows_duplicate += int(skipped) - int(bad)
             result.rows_stored += int(n) - int(skipped)
-            # 7. entities: this chunk's distinct raw values, normalised after the last chunk
-            _collect_raw(engine, group_columns, create=lo == first)
+            if bad:
+                engine.execute("INSERT INTO _bad_rows SELECT _row FROM _bad")
+                any_bad = True
             if on_chunk is not None:
                 on_chunk(result.rows_read, int(total))
         if rejects:
             _quarantine_rejects(engine, ctx, rejects)
             result.rows_read += len(rejects)
             result.rows_quarantined += len(rejects)
-        # 8. statements: one per entity, property, value and source, with the first row
+        # 6. statements: one per entity, property, value and source, with the first row; the
+        #    entities of bad rows left out
+        if any_bad:
+            _collect_raw(
+                engine,
+                group_columns,
+                f"(SELECT s.* FROM {q(stage)} s ANTI JOIN _bad_rows b ON b._row = s._row)",
+            )
         if first is not None:
             collected = _collect_entities(engine, comp, mapping, group_columns)
             result.statements = _store_entities(engine, comp, mapping, ctx, collected)
@@ -617,18 +638,15 @@ def load_tabular(
             engine.execute("DROP VIEW IF EXISTS _chunk")
 
 
-def _collect_raw(engine: Engine, group_columns: dict[str, list[str]], *, create: bool) -> None:
-    """Append each entity group's distinct raw values in ``_chunk`` (bad rows left out) to its
+def _collect_raw(engine: Engine, group_columns: dict[str, list[str]], source: str) -> None:
+    """Each entity group's distinct raw values in ``source``, with their first row, into its
     ``_eraw`` table. (One scan with GROUPING SETS for all groups measured no faster.)"""
     for h, cols in group_columns.items():
-        select = (
-            f"SELECT {''.join(f's.{q(c)}, ' for c in cols)}min(s._row) AS _row"
-            " FROM _chunk s ANTI JOIN _bad b ON b._row = s._row GROUP BY ALL"
+        engine.execute(
+            f"CREATE OR REPLACE TEMP TABLE {q(f'_eraw{h}')} AS"
+            f" SELECT {''.join(f's.{q(c)}, ' for c in cols)}min(s._row) AS _row"
+            f" FROM {source} s GROUP BY ALL"
         )
-        if create:
-            engine.execute(f"CREATE OR REPLACE TEMP TABLE {q(f'_eraw{h}')} AS {select}")
-        else:
-            engine.execute(f"INSERT INTO {q(f'_eraw{h}')} {select}")
 
 
 def _error_scan(comp: _Compiler, mapping: Mapping, failed: set[ValueType]) -> str:
