@@ -440,10 +440,11 @@ def load_tabular(
     encoding); they go to the quarantine as they are. ``on_chunk(done, total)`` reports progress in
     rows. Call inside the ingest transaction.
 
-    Per chunk of rows: one scan finds the rows with any error (nearly always few) and quarantines
-    them; the events are then written straight from the staged rows and their normalised values,
-    and the entities' raw values collapsed to distinct combinations. Nothing row-sized is
-    materialised besides the events themselves.
+    The entities' raw values are collapsed to distinct combinations first, over the whole file.
+    Per chunk of rows the events are written straight from the staged rows and their normalised
+    values, checked in the same pass; only a chunk where some row failed is scanned again for the
+    reasons, and those rows are quarantined. Nothing row-sized is materialised besides the events
+    themselves.
     """
     cols = stage_columns(engine, stage)
     comp = _Compiler(mapping, [c for c in cols if c != "_row"], ctx)
