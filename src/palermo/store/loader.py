@@ -97,8 +97,8 @@ class _Compiler:
             self.hash_keys[column] = entity.key
 
     def raw(self, spec: FieldSpec) -> str:
-        """The field's source text, trimmed, NULL when empty (see ``trimmed_source``), or the
-        field's default where there is none."""
+        """The field's source text (staged trimmed, NULL when empty), or the field's default
+        where there is none."""
         default = "CAST(NULL AS VARCHAR)" if spec.default is None else lit(spec.default)
         if spec.column not in self.columns:
             return default
@@ -115,7 +115,7 @@ class _Compiler:
         return f"_norm_{spec.type.value}"
 
     def norm_table(self, spec: FieldSpec) -> str:
-        """The field's alias of its type's normaliser table in the check query."""
+        """The field's alias of its type's normaliser table in a query."""
         return q(f"_norm_{spec.name}")
 
     def text_error(self, raw: str) -> str:
@@ -293,7 +293,6 @@ class _Compiler:
         for name in sorted(raws):
             select.append(f"{self.raw(self.m.fields[name])} AS {q('r_' + name)}")
         if check is not None:
-            oks = []
             for name, spec in self.m.fields.items():
                 norm_error = "CAST(NULL AS VARCHAR)"
                 if spec.type.is_distinct_normalised and self.present(spec):
@@ -303,12 +302,8 @@ class _Compiler:
                         joins.append(self.join(spec, self.norm_source(spec) + "_bad"))
                         norm_error = f"{self.norm_table(spec)}.error"
                 select.append(f"{norm_error} AS {q('e_' + name)}")
-                value = f"c.{q('f_' + name)}" if name in valued else "NULL"
-                raw = f"c.{q('r_' + name)}"
-                oks.append(self.error_sql(spec, value, f"c.{q('e_' + name)}", raw))
-            if self.m.require_any:
-                oks.append(f"CASE WHEN NOT ({self.require_any_sql('c.', 'r_')}) THEN 'missing' END")
-            extra = [*extra, f"coalesce({', '.join(oks)}) IS NULL AS _ok"]
+            oks = ", ".join(sql for _, _, sql in self.row_errors())
+            extra = [*extra, f"coalesce({oks}) IS NULL AS _ok"]
         for name, facet in sorted(facets):
             spec = self.m.fields[name]
             column = q("x_" + name + "_" + facet)
@@ -332,17 +327,31 @@ class _Compiler:
             f" FROM {source} s {' '.join(joins)}) c) c"
         )
 
-    def require_any_sql(self, table: str = "s.", prefix: str | None = None) -> str:
-        """SQL: one of the mapping's ``require_any`` groups has all its fields."""
-
-        def raw(f: str) -> str:
-            if prefix is None:
-                return self.raw(self.m.fields[f])
-            return f"{table}{q(prefix + f)}"
-
-        return " OR ".join(
-            "(" + " AND ".join(f"{raw(f)} IS NOT NULL" for f in g) + ")" for g in self.m.require_any
-        )
+    def row_errors(self) -> list[tuple[str, str, str]]:
+        """Every rule a row must pass, as (field, column, SQL for its error or NULL) over a
+        ``values_query`` made with ``check``: the one place the rules are written, for both the
+        check in the storing pass and the error scan that gives the reasons."""
+        out: list[tuple[str, str, str]] = []
+        for name, spec in self.m.fields.items():
+            sql_typed = self.present(spec) and not spec.type.is_distinct_normalised
+            value = f"c.{q('f_' + name)}" if sql_typed else "NULL"
+            raw = f"c.{q('r_' + name)}"
+            out.append((name, spec.column, self.error_sql(spec, value, f"c.{q('e_' + name)}", raw)))
+        if self.m.require_any:
+            groups = self.m.require_any
+            cond = " OR ".join(
+                "(" + " AND ".join(f"c.{q('r_' + f)} IS NOT NULL" for f in g) + ")" for g in groups
+            )
+            need = " or ".join(" + ".join(g) for g in groups)
+            first = groups[0][0]
+            out.append(
+                (
+                    first,
+                    self.m.fields[first].column,
+                    f"CASE WHEN NOT ({cond}) THEN {lit('needs ' + need)} END",
+                )
+            )
+        return out
 
     # -- entity ids --------------------------------------------------------------------------
     def namespace(self, entity: EntitySpec) -> str:
@@ -543,7 +552,7 @@ def load_tabular(
         if not ids_first:
             _find_duplicate_ids(engine, comp, mapping, stage)
         _find_known_events(engine, comp, mapping, stage)
-        error_scan = _error_scan(comp, mapping, failed)
+        error_scan = _error_scan(comp, failed)
         raw_record = (
             "to_json({" + ", ".join(f"{lit(c)}: s.{q(c)}" for c in cols if c != "_row") + "})"
         )
@@ -621,7 +630,7 @@ def load_tabular(
                 f"(SELECT s.* FROM {q(stage)} s ANTI JOIN _bad_rows b ON b._row = s._row)",
             )
         if first is not None:
-            collected = _collect_entities(engine, comp, mapping, group_columns)
+            collected = _collect_entities(engine, comp, mapping)
             result.statements = _store_entities(engine, comp, mapping, ctx, collected)
         for ev in mapping.events:
             assert result.events is not None
@@ -650,46 +659,18 @@ def _collect_raw(engine: Engine, group_columns: dict[str, list[str]], source: st
         )
 
 
-def _error_scan(comp: _Compiler, mapping: Mapping, failed: set[ValueType]) -> str:
-    """SQL for the rows of ``_chunk`` with any error: (_row, list of {field, column, reason}).
-
-    Values computed in SQL are computed once (an inner query); the types normalised in Python
-    join only the values that failed, and only when some did (``failed``)."""
-    inner = []
-    joins = []
-    errors = []
-    reasons = []
-    for spec in mapping.fields.values():
-        value = q("__f_" + spec.name)
-        norm_error = q("__e_" + spec.name)
-        if comp.present(spec):
-            if spec.type.is_distinct_normalised and spec.type in failed:
-                inner.append(f"{comp.norm_table(spec)}.error AS {norm_error}")
-                joins.append(comp.join(spec, comp.norm_source(spec) + "_bad"))
-            elif spec.type.is_distinct_normalised:
-                inner.append(f"CAST(NULL AS VARCHAR) AS {norm_error}")
-            elif spec.type not in (ValueType.TEXT, ValueType.IDENTIFIER):
-                inner.append(f"{comp.value_sql(spec)} AS {value}")
-        error = comp.error_sql(spec, f"s.{value}", f"s.{norm_error}")
-        reasons.append(error)
-        errors.append(
-            f"{{'field': {lit(spec.name)}, 'column': {lit(spec.column)}, 'reason': {error}}}"
-        )
-    if mapping.require_any:
-        cond = comp.require_any_sql()
-        need = " or ".join(" + ".join(g) for g in mapping.require_any)
-        first_field = mapping.require_any[0][0]
-        reason = f"CASE WHEN NOT ({cond}) THEN {lit('needs ' + need)} END"
-        reasons.append(reason)
-        errors.append(
-            f"{{'field': {lit(first_field)}, 'column': {lit(mapping.fields[first_field].column)},"
-            f" 'reason': {reason}}}"
-        )
-    inner_sql = "SELECT s.*" + "".join(f", {x}" for x in inner)
+def _error_scan(comp: _Compiler, failed: set[ValueType]) -> str:
+    """SQL for the rows of ``_chunk`` with any error: (_row, list of {field, column, reason}),
+    by the same rules and from the same values as the check in the storing pass (``_ok``); the
+    types normalised in Python join only the values that failed (``failed``)."""
+    items = ", ".join(
+        f"{{'field': {lit(name)}, 'column': {lit(column)}, 'reason': {sql}}}"
+        for name, column, sql in comp.row_errors()
+    )
+    values = comp.values_query("_chunk", set(), check=failed)
     return (
-        f"SELECT s._row, list_filter([{', '.join(errors)}], lambda e: e.reason IS NOT NULL)"
-        f" AS _errors FROM ({inner_sql} FROM _chunk s {' '.join(joins)}) s"
-        f" WHERE coalesce({', '.join(reasons)}) IS NOT NULL"
+        f"SELECT c._row, list_filter([{items}], lambda e: e.reason IS NOT NULL) AS _errors"
+        f" FROM ({values}) c WHERE NOT c._ok"
     )
 
 
@@ -826,7 +807,6 @@ def _find_known_events(engine: Engine, comp: _Compiler, mapping: Mapping, stage:
     engine.execute(f"CREATE OR REPLACE TEMP TABLE _event_issues AS {' UNION ALL '.join(parts)}")
     for ev in mapping.events:
         _drop_quietly(engine, q("_issues_" + ev.kind))
-    _drop_quietly(engine, "_shared", "_candidates")
 
 
 def _drop_quietly(engine: Engine, *tables: str) -> None:
@@ -877,7 +857,7 @@ def _quarantine_rejects(engine: Engine, ctx: LoadContext, rejects: list[dict[str
 
 
 def _property_columns(comp: _Compiler, mapping: Mapping, ref: ValueRef, tag: str) -> list[str]:
-    """SQL for one property's value and original text over the checked table. A facet's value
+    """SQL for one property's value and original text over a ``values_query``. A facet's value
     is its field's value here; the facet itself is looked up after the collapse."""
     value = comp.ref(ref if ref.facet is None else ValueRef(field=ref.field))
     original = "CAST(NULL AS VARCHAR)"
@@ -915,9 +895,7 @@ def _group_columns(comp: _Compiler, mapping: Mapping, entities: list[EntitySpec]
     return sorted({mapping.fields[f].column for f in fields} & comp.columns)
 
 
-def _collect_entities(
-    engine: Engine, comp: _Compiler, mapping: Mapping, group_columns: dict[str, list[str]]
-) -> list[str]:
+def _collect_entities(engine: Engine, comp: _Compiler, mapping: Mapping) -> list[str]:
     """Normalise each group's distinct raw values (a million payments name a few thousand
     accounts) into tables of entity ids and property values that ``_store_entities`` reads."""
     tables = []
@@ -930,13 +908,8 @@ def _collect_entities(
     for hash_column, entities in _entity_groups(comp, mapping).items():
         table = q(f"_ent{hash_column}")
         tables.append(table)
-        columns = group_columns[hash_column]
-        distinct = (
-            f"(SELECT {''.join(f'{q(c)}, ' for c in columns)}min(_row) AS _row"
-            f" FROM {q(f'_eraw{hash_column}')} GROUP BY ALL)"
-        )
         fields = _group_fields(comp, entities)
-        values = comp.values_query(distinct, fields, raws=used_raw & fields)
+        values = comp.values_query(q(f"_eraw{hash_column}"), fields, raws=used_raw & fields)
         cols: list[str] = []
         ids = []
         for j, entity in enumerate(entities):
