@@ -4,6 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEMO_WS ?= demo-workspace
+DEMO_CASE ?= demo-case
 
 .PHONY: install demo test lint bench clean
 
@@ -17,7 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/palermo demo --workspace $(DEMO_WS)
+	$(BIN)/palermo demo --workspace $(DEMO_WS) --case $(DEMO_CASE)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
@@ -29,6 +30,7 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/simulate.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_WS) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_WS) $(DEMO_CASE) .pytest_cache .mypy_cache .ruff_cache

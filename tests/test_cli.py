@@ -117,7 +117,20 @@ def test_export_unknown_format_is_a_usage_error(ws_path, tmp_path, capsys):
 def test_mappings_json(capsys):
     assert main(["mappings", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
-    assert set(rows) == {"calls", "companies", "ftm", "goaml", "payments", "persons"}
+    assert set(rows) == {
+        "ads",
+        "calls",
+        "companies",
+        "employment",
+        "ftm",
+        "goaml",
+        "land",
+        "notes",
+        "payments",
+        "persons",
+        "travel",
+    }
+    assert rows["travel"]["required"] == ["record_id", "crossed_at"]
     assert rows["payments"]["format"] == "csv"
     assert {"transaction_id", "timestamp", "amount", "currency"} <= set(
         rows["payments"]["required"]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import getpass
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from palermo.export import ExportReport, export_ftm
+from palermo.ingest.manifest import ingest_manifest
 from palermo.ingest.mapping import Mapping, load_mapping, parse_columns_option
 from palermo.ingest.pipeline import (
     IngestOptions,
@@ -97,6 +99,24 @@ class Workspace:
             m = m.with_defaults(fixed)
         opts = IngestOptions(compartment, delimiter, encoding, sheet)
         return [ingest_file(self.store, Path(f), m, opts, progress=progress) for f in files]
+
+    def ingest_manifest(
+        self,
+        path: str | Path,
+        *,
+        compartment: str | None = None,
+        progress: Progress | None = None,
+        on_report: Callable[[IngestReport], None] | None = None,
+    ) -> list[IngestReport]:
+        """Ingest a folder through its ``manifest.json`` (``path``: the folder or the manifest
+        file), in the manifest's order. Every entry is checked first (file there, mapping valid,
+        overrides and options known, header holding the mapping's columns): a bad manifest
+        raises a ``PalermoError`` naming the manifest and the entry, and nothing is ingested.
+        ``compartment`` is for the entries that name none (default ``"default"``);
+        ``on_report`` hears of each file as it is done. See ``palermo.ingest.manifest``."""
+        return ingest_manifest(
+            self.store, path, compartment=compartment, progress=progress, on_report=on_report
+        )
 
     def status(self) -> dict[str, Any]:
         return reads.status(self.store)

@@ -10,7 +10,6 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,7 +22,9 @@ from rich.table import Table
 from palermo import __version__
 from palermo.api_python import Workspace
 from palermo.errors import PalermoError, PartialIngest
+from palermo.ingest.manifest import find_manifest
 from palermo.ingest.mapping import builtin_names, load_mapping
+from palermo.ingest.pipeline import IngestReport
 
 try:  # typer >= 0.26 bundles its own copy of click, whose exceptions are not click's
     from typer._click.exceptions import ClickException as _BundledClickException
@@ -137,13 +138,31 @@ def mappings(json_out: JsonOpt = False) -> None:
 
 @app.command()
 def ingest(
-    files: Annotated[list[Path], typer.Argument(help="Source files.", exists=False)],
-    mapping: Annotated[
-        str, typer.Option("--mapping", "-m", help="Built-in mapping name or a mapping .yml file.")
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Source files; or a folder with a manifest.json (or the manifest file itself).",
+            exists=False,
+        ),
     ],
+    mapping: Annotated[
+        str | None,
+        typer.Option(
+            "--mapping",
+            "-m",
+            help="Built-in mapping name or a mapping .yml file (for source files; a manifest"
+            " names each file's own).",
+        ),
+    ] = None,
     compartment: Annotated[
-        str, typer.Option("--compartment", "-c", help="Compartment (agency, case or JIT).")
-    ] = "default",
+        str | None,
+        typer.Option(
+            "--compartment",
+            "-c",
+            help="Compartment (agency, case or JIT); for a manifest, of the entries that name"
+            " none. Default: default.",
+        ),
+    ] = None,
     columns: Annotated[
         str | None, typer.Option(help="Read fields from other columns: field=COLUMN,...")
     ] = None,
@@ -168,18 +187,66 @@ def ingest(
     exit code is 3 if anything was quarantined, unless --allow-partial. Re-ingesting the same file
     is a no-op.
 
+    A folder with a manifest.json (or the manifest file) is ingested file by file as its manifest
+    says: {"palermo_manifest": 1, "files": [{"path": "bank.csv", "mapping": "payments",
+    "compartment": "police-gb", "columns": {...}, "defaults": {...}, "options": {...},
+    "delimiter": ";", "encoding": "utf-8", "sheet": "...", "description": "..."}, ...]}.
+    The whole manifest is checked before the first file is ingested; --mapping, --columns,
+    --default, --delimiter, --encoding and --sheet belong in it, not on the command line.
+
     Example: palermo ingest bank.csv --mapping payments --compartment case-17
 
     Example: palermo ingest tx.csv -m payments --columns amount=Betrag --default currency=EUR
+
+    Example: palermo ingest evidence/case-17/ -c case-17
     """
-    reports = []
+    manifests = [find_manifest(f) for f in files]
+    if any(m is not None for m in manifests):
+        if not all(m is not None for m in manifests):
+            plain = next(f for f, m in zip(files, manifests, strict=True) if m is None)
+            raise typer.BadParameter(
+                f"{plain} is a source file, given with a manifest: ingest source files in a"
+                " separate command (with --mapping), or add them to the manifest",
+                param_hint="FILES",
+            )
+        given = [
+            name
+            for name, value in (
+                ("--mapping", mapping),
+                ("--columns", columns),
+                ("--default", default),
+                ("--delimiter", delimiter),
+                ("--encoding", encoding),
+                ("--sheet", sheet),
+            )
+            if value is not None
+        ]
+        if given:
+            raise typer.BadParameter(
+                "a manifest names each file's mapping, columns, defaults and CSV settings;"
+                f" drop {', '.join(given)} (or edit the manifest)",
+                param_hint=given[0],
+            )
+    elif mapping is None:
+        raise typer.BadParameter(
+            "which mapping reads these files? e.g. --mapping payments (see `palermo mappings`);"
+            " or give a folder with a manifest.json",
+            param_hint="--mapping",
+        )
+    reports: list[IngestReport] = []
     try:
         with Workspace.open(workspace) as ws, _progress(not json_out) as say:
-            for file in files:
+            for file, manifest in zip(files, manifests, strict=True):
+                if manifest is not None:
+                    ws.ingest_manifest(
+                        manifest, compartment=compartment, progress=say, on_report=reports.append
+                    )
+                    continue
+                assert mapping is not None
                 reports += ws.ingest(
                     file,
                     mapping=mapping,
-                    compartment=compartment,
+                    compartment=compartment or "default",
                     columns=columns,
                     defaults=default,
                     delimiter=delimiter,
@@ -353,31 +420,89 @@ def audit_verify(workspace: WorkspaceOpt = DEFAULT_WS, json_out: JsonOpt = False
         raise PalermoError(f"audit log broken at record {check.first_bad_seq}: {check.problem}")
 
 
-def sample_files() -> list[tuple[Path, str]]:
-    """The bundled demo sources and the mapping each is read with."""
-    folder = Path(str(resources.files("palermo") / "samples"))
-    plan = [
-        ("payments.csv", "payments"),
-        ("calls.csv", "calls"),
-        ("companies.csv", "companies"),
-        ("persons.csv", "persons"),
-        ("persons.xlsx", "persons"),
-        ("entities.ftm.jsonl", "ftm"),
-        ("goaml_report.xml", "goaml"),
-    ]
-    return [(folder / f, m) for f, m in plan if (folder / f).exists()]
+@app.command()
+def simulate(
+    scenario: Annotated[
+        str,
+        typer.Option(help="labour-agri, sexual-exploit or mixed-transnational."),
+    ] = "mixed-transnational",
+    scale: Annotated[
+        str,
+        typer.Option(
+            help="About how many bank transactions: a number (250k, 1M, 10M) or tiny (30k, the"
+            " smallest), small (100k), medium (300k), large (1M), huge (10M)."
+        ),
+    ] = "small",
+    seed: Annotated[int, typer.Option(help="Same seed, same output, byte for byte.")] = 1,
+    out_dir: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Folder to write (observed/, truth/, manifest.json)."),
+    ] = Path("simulated-case"),
+    json_out: JsonOpt = False,
+) -> None:
+    """Simulate a trafficking case with ground truth: the sources an investigation would receive
+    (bank statements in several layouts, call records, border crossings, registries, employment
+    registrations, ads, goAML reports, police, NGO and inspection notes) in OUT/observed/, what
+    really happened in OUT/truth/ (see its README.md), and OUT/manifest.json, with which
+    `palermo ingest OUT` takes the whole folder. See docs/simulator.md.
+
+    Example: palermo simulate --scenario labour-agri --scale 1M --seed 7 --out case-sim
+
+    Example: palermo init ws && palermo ingest case-sim -w ws
+    """
+    from palermo.simulate import simulate as run_simulation
+
+    with _progress(not json_out) as say:
+        summary = run_simulation(scenario, scale, seed, out_dir, progress=say)
+    if json_out:
+        _print_json(summary | {"out": str(out_dir)})
+        return
+    out.print(
+        f"simulated {scenario} (seed {seed}) in {out_dir}: {summary['transactions']:,} bank"
+        f" transactions, {summary['victims']} victims, {summary['offenders']} offenders in"
+        f" {summary['networks']} network(s), {summary['assets']} assets bought with proceeds;"
+        f" {summary['broken_rows']} rows broken on purpose (truth/broken_rows.csv);"
+        f" {summary['seconds']} s",
+        markup=False,
+    )
+    out.print(f"next: palermo init WS && palermo ingest {out_dir} -w WS", markup=False)
 
 
 @app.command()
-def demo(workspace: WorkspaceOpt = Path("demo-workspace")) -> None:
-    """Build a demo workspace from the bundled sample sources and print its summary.
+def demo(
+    workspace: WorkspaceOpt = Path("demo-workspace"),
+    case: Annotated[
+        Path, typer.Option(help="Where the simulated case's files are written.")
+    ] = Path("demo-case"),
+    scale: Annotated[
+        str, typer.Option(help="Size of the simulated case (see simulate).")
+    ] = "medium",
+    seed: Annotated[int, typer.Option(help="Seed of the simulated case.")] = 2024,
+) -> None:
+    """Build a demo workspace: simulate a mid-size mixed-transnational case, ingest all of its
+    sources through its manifest, and print the workspace's summary. The rows the simulator
+    breaks on purpose end in the quarantine (`palermo quarantine list -w demo-workspace`).
 
     Example: palermo demo --workspace demo-workspace
     """
-    with Workspace.open(workspace, create=True, actor="demo") as ws:
-        for path, mapping in sample_files():
-            for report in ws.ingest(path, mapping=mapping, compartment="demo-case"):
-                out.print(report.summary())
+    from palermo.simulate import simulate as run_simulation
+
+    with _progress(True) as say:
+        summary = run_simulation("mixed-transnational", scale, seed, case, progress=say)
+    out.print(
+        f"simulated case in {case}: {summary['transactions']:,} transactions,"
+        f" {summary['victims']} victims, {summary['offenders']} offenders (truth in {case}/truth)",
+        markup=False,
+    )
+    with Workspace.open(workspace, create=True, actor="demo") as ws, _progress(True) as say:
+        reports = ws.ingest_manifest(case, progress=say)
+    stored = sum(r.rows_stored for r in reports)
+    quarantined = sum(r.rows_quarantined for r in reports)
+    out.print(
+        f"ingested {len(reports)} files: {stored:,} rows stored, {quarantined} quarantined"
+        f" (the simulator breaks {summary['broken_rows']} rows on purpose)",
+        markup=False,
+    )
     status(workspace=workspace, json_out=False)
 
 

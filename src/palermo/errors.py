@@ -29,6 +29,10 @@ class MappingError(PalermoError):
     """A mapping file is invalid, or does not fit the source file."""
 
 
+class ManifestError(PalermoError):
+    """A folder's ``manifest.json`` is invalid (nothing was ingested)."""
+
+
 class SourceError(PalermoError):
     """A source file cannot be read at all (encoding, truncation, binary, missing columns)."""
 

@@ -79,6 +79,38 @@ GOAML = """<?xml version="1.0" encoding="UTF-8"?>
 </report>
 """
 
+TRAVEL = """record_id,crossed_at,direction,border_point,country,from_country,to_country,first_name,last_name,full_name,date_of_birth,nationality,document_type,document_number,document_country,carrier,vehicle
+BX-1,2024-03-10T06:40:00Z,exit,Nădlac II,RO,RO,HU,Ionuț,Munteanu,,1988-01-30,RO,passport,056123456,RO,FlixBus,B 123 FLX
+BX-2,10.03.2024 07:42,exit,Nădlac II,Romania,Romania,Hungary,,,Мирослава Ткаченко,14.07.2001,Ukraine,passport,FT987654,UKR,FlixBus,B 123 FLX
+BX-3,2024-03-12T22:05:00+00:00,entry,London Luton Airport,GB,RO,GB,Ionuț,Munteanu,,1988-01-30,RO,passport,056123456,RO,Wizz Air,W6 3001
+BX-4,2024-03-13T09:00:00Z,entry,Palanca,UA,,,,,Олена Коваль,1992-11-03,UA,ID card,,,,
+"""
+EMPLOYMENT = """registration_id;employer_name;employer_registration_number;employer_country;employer_address;employee_id_number;full_name;first_name;last_name;date_of_birth;gender;nationality;phone;address;start_date;end_date;occupation;declared_wage;wage_currency;wage_period
+EMP-1;Agro Vlaanderen BV;KVK-7741;NL;Kade 4, Rotterdam;BSN 123456782;;Олена;Коваль;1992-11-03;F;UA;+380 44 123 4567;;01.04.2024;;seasonal picker;1850.00;EUR;month
+EMP-2;Curăță Rapid SRL;;RO;Str. Lungă 5, Brașov;1880130123456;;Ionuț;Munteanu;30/01/1988;male;RO;+40 754 000 111;Str. Lungă 5, Brașov;2024-01-15;2024-02-29;cleaner;8.50;GBP;hour
+EMP-3;Curăță Rapid SRL;;RO;;;Ana Lungu;;;;female;MD;07700 900123;;2024-02-01;;cleaner;300;GBP;week
+"""
+LAND = """title_number,country,region,city,address,property_type,area_m2,registered_at,price,currency,owner_name,owner_type,owner_birth_date,owner_id_number,owner_registration_number,owner_country,share_pct
+CF-301122,RO,Brașov,Brașov,"Str. Lungă 5, ap. 3",apartment,62.50,2023-09-14,"85,000.00",EUR,Ionuț Munteanu,person,1988-01-30,,,,50
+CF-301122,RO,Brașov,Brașov,"Str. Lungă 5, ap. 3",apartment,62.50,2023-09-14,"85,000.00",EUR,Ana Lungu,person,,2950407123456,,,50
+NL-ROT-A-4411,NL,Zuid-Holland,Rotterdam,Kade 4,warehouse,1200,01.03.2019,950000,EUR,Agro Vlaanderen BV,company,,,KVK-7741,,60
+NL-ROT-A-4411,NL,Zuid-Holland,Rotterdam,Kade 4,warehouse,1200,01.03.2019,950000,EUR,Danube Holdings Ltd,company,,,HE-99812,CY,40
+8000000000:72:123:0045,UA,Київська,Київ,вул. Хрещатик 1,flat,48,2020-06-30,,,Сергій Бондаренко,,,,,,100
+"""
+ADS = """ad_id,posted_at,site,category,title,body,phone,email,location,country,price,image_hashes
+AD-1,2024-02-01 21:15:00,escort-listings.test,escort,New girl in town,"<b>New in town</b> <script>alert('x')</script> sweet, discreet, call me",+40 721 555 010,,"London, Shoreditch",GB,£100/h,9f2c1e;b7d04a
+AD-2,2024/02/03 08:00:00,munca-afara.test,job,Muncă în Anglia — salariu bun,"Căutăm muncitori pentru fabrică. Cazare și transport asigurate, plata săptămânal.",07700 900123,jobs@recrutare.example,București,RO,400 GBP/săpt.,
+AD-3,2024-02-05T23:40:00Z,escort-listings.test,escort,Hot & new,Outcalls only,0040721555010,,Luton,GB,,9f2c1e
+AD-4,2024-02-06T10:00:00Z,robota-za-kordonom.test,job,Робота у Великій Британії,Потрібні працівники на склад. Житло надаємо.,,hr@robota.example,Львів,UA,,
+"""
+NOTES = """note_id,recorded_at,source,note_type,grading,title,text,person_name,person_birth_date,person_nationality,person_phone,person_role,organisation_name,organisation_registration_number,address,city,country
+IN-24-001,2024-02-10T14:00:00Z,Bedfordshire Police,intelligence,3x5x2,Workers collected at dawn,"A minibus collects 8-10 workers at 05:00 and drives them to a car wash; they appear not to keep their wages.",Ionuț Munteanu,1988-01-30,RO,+40 754 000 111,driver,,,Unit 7 Sundon Park Road,Luton,GB
+IN-24-001,2024-02-10T14:00:00Z,Bedfordshire Police,intelligence,3x5x2,Workers collected at dawn,"A minibus collects 8-10 workers at 05:00 and drives them to a car wash; they appear not to keep their wages.",Ana Lungu,,MD,,recruiter,,,Unit 7 Sundon Park Road,Luton,GB
+HL-0042,12.02.2024 09:30,Unseen hotline,hotline,,Caller reports passport taken,"Caller says her employer keeps her passport.",Олена Коваль,1992-11-03,UA,07700 900456,victim,,,,,GB
+LI-2024-17,2024-02-20T11:00:00Z,Inspectie SZW,inspection,5x5x5,Farm inspection,"Twelve workers, no contracts, housing deducted from pay.",,,,,,Agro Vlaanderen BV,KVK-7741,Kade 4,Rotterdam,NL
+LI-2024-17,2024-02-20T11:00:00Z,Inspectie SZW,inspection,5x5x5,Farm inspection,"Twelve workers, no contracts, housing deducted from pay.",,,,,,Kade Uitzendbureau,,Kade 4,Rotterdam,NL
+"""
+
 
 def main() -> None:
     for name, text in [
@@ -88,6 +120,11 @@ def main() -> None:
         ("persons.csv", PERSONS),
         ("entities.ftm.jsonl", FTM),
         ("goaml.xml", GOAML),
+        ("travel.csv", TRAVEL),
+        ("employment.csv", EMPLOYMENT),
+        ("land.csv", LAND),
+        ("ads.csv", ADS),
+        ("notes.csv", NOTES),
     ]:
         (HERE / name).write_text(text, encoding="utf-8")
     book = Workbook()

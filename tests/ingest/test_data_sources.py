@@ -17,6 +17,11 @@ SOURCES = [
     ("persons.xlsx", "persons", {}),
     ("entities.ftm.jsonl", "ftm", {}),
     ("goaml.xml", "goaml", {"payments": 1}),
+    ("travel.csv", "travel", {}),
+    ("employment.csv", "employment", {}),
+    ("land.csv", "land", {}),
+    ("ads.csv", "ads", {}),
+    ("notes.csv", "notes", {}),
 ]
 
 

@@ -17,6 +17,9 @@ The mapping is compiled into SQL by the store's loader; no row is touched in Pyt
         kind: BankAccount
         key: [from_account]
         scope: global                # same key anywhere -> same entity (IBANs, phones)
+        when: [from_account]         # made only where these are given (default: the key);
+                                     # an item may be another entity, or a list: any one of
+                                     # these fields; unless: [f, ...]: only where none is given
         properties:
           accountNumber: from_account
           iban: {field: from_account, facet: iban}
@@ -167,10 +170,21 @@ def parse_mapping(data: Any, origin: str) -> Mapping:
         scope = spec.get("scope", "source")
         if scope not in ("source", "global"):
             raise MappingError(f"mapping {name}: entity {ename}: scope must be source or global")
-        when = tuple(spec.get("when") or key)
-        for w in when:
-            if w not in fields and w not in entity_names:
+        when: list[str | tuple[str, ...]] = []
+        for w in spec.get("when") or key:
+            if isinstance(w, list):  # any one of these fields
+                if not w:
+                    raise MappingError(f"mapping {name}: entity {ename}: when has an empty list")
+                for f in w:
+                    check_field(str(f), f"entity {ename} when")
+                when.append(tuple(str(f) for f in w))
+            elif w not in fields and w not in entity_names:
                 raise MappingError(f"mapping {name}: entity {ename}: when uses unknown {w!r}")
+            else:
+                when.append(str(w))
+        unless = tuple(str(f) for f in spec.get("unless") or ())
+        for f in unless:
+            check_field(f, f"entity {ename} unless")
         props: list[tuple[str, ValueRef]] = []
         for prop, raw in (spec.get("properties") or {}).items():
             check_property(kind, prop)
@@ -178,7 +192,7 @@ def parse_mapping(data: Any, origin: str) -> Mapping:
                 ref = _ref(item, f"entity {ename}.{prop}")
                 check_refs(ref, f"entity {ename}.{prop}", entity_names)
                 props.append((prop, ref))
-        entities.append(EntitySpec(ename, kind, key, scope, when, tuple(props)))
+        entities.append(EntitySpec(ename, kind, key, scope, tuple(when), tuple(props), unless))
 
     events: list[EventSpec] = []
     for kname, spec in (data.get("events") or {}).items():

@@ -84,7 +84,7 @@ class IngestOptions:
     sheet: str | None = None
 
 
-def _format_for(mapping: Mapping, name: str) -> str:
+def format_for(mapping: Mapping, name: str) -> str:
     if mapping.format == "csv" and Path(name).suffix.lower() in (".xlsx", ".xlsm"):
         return "xlsx"
     return mapping.format
@@ -122,7 +122,7 @@ def check_columns(mapping: Mapping, columns: list[str], name: str) -> None:
 def stage(
     store: Store, mapping: Mapping, path: Path, name: str, opts: IngestOptions
 ) -> readers.Staged:
-    fmt = _format_for(mapping, name)
+    fmt = format_for(mapping, name)
     if fmt == "csv":
         return readers.stage_csv(
             store.engine,

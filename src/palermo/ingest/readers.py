@@ -102,6 +102,18 @@ def _header(text_head: str, name: str, delimiter: str | None) -> tuple[list[str]
     return columns, delim
 
 
+def csv_header(
+    path: Path, name: str, *, delimiter: str | None = None, encoding: str | None = None
+) -> list[str]:
+    """The columns of a CSV file's header row, read as ``stage_csv`` reads them (to check a file
+    before anything is ingested)."""
+    with open(path, "rb") as fh:
+        head = fh.read(SNIFF_BYTES)
+    enc = _detect_encoding(head, name, encoding)
+    text_head = head.decode(enc, errors="replace")
+    return _header(text_head, name, delimiter)[0]
+
+
 def stage_csv(
     engine: Engine,
     path: Path,
@@ -283,7 +295,16 @@ def _cell_text(value: Any) -> str | None:
     return str(value)
 
 
-def stage_xlsx(engine: Engine, path: Path, name: str, *, sheet: str | None = None) -> Staged:
+def xlsx_header(path: Path, name: str, *, sheet: str | None = None) -> list[str]:
+    """The columns of an XLSX sheet's header row (to check a file before anything is ingested)."""
+    book, ws = _open_sheet(path, name, sheet)
+    try:
+        return _sheet_columns(ws.iter_rows(values_only=True), name)
+    finally:
+        book.close()
+
+
+def _open_sheet(path: Path, name: str, sheet: str | None) -> tuple[Any, Any]:
     from openpyxl import load_workbook
 
     try:
@@ -296,10 +317,13 @@ def stage_xlsx(engine: Engine, path: Path, name: str, *, sheet: str | None = Non
     try:
         ws = book[sheet] if sheet else book.worksheets[0]
     except KeyError:
-        raise SourceError(
-            f"{name}: no sheet {sheet!r} (sheets: {', '.join(book.sheetnames)})"
-        ) from None
-    rows = ws.iter_rows(values_only=True)
+        names = ", ".join(book.sheetnames)
+        book.close()
+        raise SourceError(f"{name}: no sheet {sheet!r} (sheets: {names})") from None
+    return book, ws
+
+
+def _sheet_columns(rows: Iterator[tuple[Any, ...]], name: str) -> list[str]:
     try:
         header_row = next(rows)
     except StopIteration:
@@ -310,6 +334,13 @@ def stage_xlsx(engine: Engine, path: Path, name: str, *, sheet: str | None = Non
         if col in columns:
             raise SourceError(f"{name}: column {col!r} appears twice in the header")
         columns.append(col)
+    return columns
+
+
+def stage_xlsx(engine: Engine, path: Path, name: str, *, sheet: str | None = None) -> Staged:
+    book, ws = _open_sheet(path, name, sheet)
+    rows = ws.iter_rows(values_only=True)
+    columns = _sheet_columns(rows, name)
 
     def records() -> Iterator[tuple[int, dict[str, str | None]]]:
         for number, row in enumerate(rows, start=2):

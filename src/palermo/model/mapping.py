@@ -12,6 +12,16 @@ from palermo.errors import MappingError
 from palermo.model.values import ValueType
 
 FORMATS = ("csv", "xlsx", "ftm", "goaml")
+#: Mapping options (YAML ``options:``, ``Mapping.with_options``) and the JSON types they take.
+OPTIONS: dict[str, tuple[type, ...]] = {
+    "phone_region": (str,),  # region for phone numbers written without a country code
+    "decimal_comma": (bool,),  # amounts written 1.234,56
+    "datetime_formats": (list,),  # strptime formats tried for times
+    "date_formats": (list,),  # strptime formats tried for dates
+    "max_text_length": (int,),  # characters a text value may have
+    "chunk_rows": (int,),  # rows checked and stored per step
+    "timezone": (str,),  # IANA zone of times written without an offset (default UTC)
+}
 #: Facets a normaliser derives from one value (e.g. the IBAN inside an account number).
 FACETS: dict[ValueType, tuple[str, ...]] = {
     ValueType.ACCOUNT: ("iban", "country"),
@@ -52,8 +62,16 @@ class EntitySpec:
     kind: str
     key: tuple[str, ...]
     scope: str  # "global" or "source"
-    when: tuple[str, ...]
+    #: the entity exists where each of these is given: a field, another entity (its conditions),
+    #: or a tuple of fields of which any one is given
+    when: tuple[str | tuple[str, ...], ...]
     properties: tuple[tuple[str, ValueRef], ...]
+    #: ... and none of these fields is given (``unless:``). Not in the repr: the fingerprints of
+    #: mappings without it stay as they were (``Mapping.to_dict`` adds it where set).
+    unless: tuple[str, ...] = field(default=(), repr=False)
+
+    def fingerprint_text(self) -> str:
+        return repr(self) + (f" unless={self.unless!r}" if self.unless else "")
 
 
 @dataclass(frozen=True)
@@ -91,7 +109,7 @@ class Mapping:
                 k: [v.column, str(v.type), v.required, v.default] for k, v in self.fields.items()
             },
             "require_any": [list(g) for g in self.require_any],
-            "entities": [repr(e) for e in self.entities],
+            "entities": [e.fingerprint_text() for e in self.entities],
             "events": [repr(e) for e in self.events],
             "options": self.options,
         }
@@ -104,6 +122,27 @@ class Mapping:
         """Return a copy using ``value`` where a field's column is missing or empty
         (``--default currency=EUR`` for an export that has no currency column)."""
         return self._with_field_values(defaults, "default", "--default")
+
+    def with_options(self, options: dict[str, Any]) -> Mapping:
+        """Return a copy with ``options`` merged over the mapping's own (``decimal_comma``,
+        ``datetime_formats``, ``timezone``, ...: see ``OPTIONS``); they are part of the
+        fingerprint, so the same file read with other options is another ingest."""
+        merged = dict(self.options)
+        for name, value in options.items():
+            types = OPTIONS.get(name)
+            if types is None:
+                raise MappingError(
+                    f"options: mapping {self.name!r} has no option {name!r}"
+                    f" (known: {', '.join(OPTIONS)})"
+                )
+            ok = isinstance(value, types) and not (bool not in types and isinstance(value, bool))
+            if ok and isinstance(value, list):
+                ok = bool(value) and all(isinstance(v, str) for v in value)
+            if not ok:
+                expected = "a list of strings" if list in types else types[0].__name__
+                raise MappingError(f"options: {name} must be {expected}, not {value!r}")
+            merged[name] = value
+        return replace(self, options=merged)
 
     def _with_field_values(
         self, values: dict[str, str], attribute: Literal["column", "default"], option: str

@@ -188,6 +188,17 @@ class _Compiler:
             return f"(CASE WHEN isfinite(TRY_CAST({raw} AS DOUBLE)) THEN TRY_CAST({raw} AS DOUBLE) END)"
         raise AssertionError(t)  # pragma: no cover - every ValueType is handled above
 
+    def text_sql(self, spec: FieldSpec, value: str) -> str:
+        """SQL for a field's typed ``value`` as the text a statement keeps: numbers and amounts
+        without trailing zeros (``1800``, ``62.5``, not ``1800.0000``), as FtM writes them."""
+        text = f"CAST({value} AS VARCHAR)"
+        if spec.type in (ValueType.AMOUNT, ValueType.NUMBER):
+            return (
+                f"(CASE WHEN contains({text}, '.') AND NOT contains({text}, 'e')"
+                f" THEN rtrim(rtrim({text}, '0'), '.') ELSE {text} END)"
+            )
+        return text
+
     def _amount_layout(self) -> tuple[str, str, str]:
         if self.m.options.get("decimal_comma"):
             return r"^-?(\d+|\d{1,3}(\.\d{3})+)(,\d+)?$", ".", ","
@@ -359,12 +370,28 @@ class _Compiler:
             return "global"
         return f"{self.ctx.compartment}:{self.m.namespace}"
 
-    def when_fields(self, entity: EntitySpec) -> list[str]:
+    def conditions(self, entity: EntitySpec) -> tuple[list[tuple[str, ...]], list[str]]:
+        """The entity's conditions: groups of fields of which one must be given (each ``when``
+        item; another entity's conditions for its name) and fields that must not be
+        (``unless``)."""
         by_name = {e.name: e for e in self.m.entities}
-        out: list[str] = []
+        given: list[tuple[str, ...]] = []
+        absent: list[str] = list(entity.unless)
         for w in entity.when:
-            out.extend(self.when_fields(by_name[w]) if w in by_name else [w])
-        return out
+            if isinstance(w, tuple):
+                given.append(w)
+            elif w in by_name:
+                more, less = self.conditions(by_name[w])
+                given += more
+                absent += less
+            else:
+                given.append((w,))
+        return given, absent
+
+    def when_fields(self, entity: EntitySpec) -> list[str]:
+        """Every field the entity's conditions read."""
+        given, absent = self.conditions(entity)
+        return [f for group in given for f in group] + absent
 
     def key_hash(self, entity: EntitySpec) -> str:
         """SQL for the hash of an entity's namespace and keys (see ``model.entity_id``)."""
@@ -382,7 +409,15 @@ class _Compiler:
         return f"CASE WHEN {self.when_sql(entity)} THEN {prefix} || c.{q(column)} END"
 
     def when_sql(self, entity: EntitySpec) -> str:
-        return " AND ".join(f"c.{q('f_' + w)} IS NOT NULL" for w in self.when_fields(entity))
+        given, absent = self.conditions(entity)
+        terms = [
+            "(" + " OR ".join(f"c.{q('f_' + f)} IS NOT NULL" for f in group) + ")"
+            if len(group) > 1
+            else f"c.{q('f_' + group[0])} IS NOT NULL"
+            for group in given
+        ]
+        terms += [f"c.{q('f_' + f)} IS NULL" for f in absent]
+        return " AND ".join(terms) or "TRUE"
 
     def keyed_by_value(self, entity: EntitySpec) -> FieldSpec | None:
         """The field whose normalised values alone make the entity's id, when that field is
@@ -420,7 +455,7 @@ class _Compiler:
         if ref.const is not None:
             return lit(ref.const)
         if ref.join:
-            parts = ", ".join(f"CAST(c.{q('f_' + f)} AS VARCHAR)" for f in ref.join)
+            parts = ", ".join(self.text_sql(self.m.fields[f], f"c.{q('f_' + f)}") for f in ref.join)
             return f"NULLIF(concat_ws(' ', {parts}), '')"
         assert ref.field is not None
         if ref.facet is not None:
@@ -430,6 +465,15 @@ class _Compiler:
 
 def stage_columns(engine: Engine, stage: str) -> list[str]:
     return [row[0] for row in engine.rows(f"SELECT column_name FROM (DESCRIBE {q(stage)})")]
+
+
+def check_timezone(engine: Engine, mapping: Mapping) -> None:
+    """A mapping's ``timezone`` option must name a zone the engine knows."""
+    zone = mapping.options.get("timezone")
+    if zone and not engine.rows("SELECT 1 FROM pg_timezone_names() WHERE name = ?", [zone]):
+        raise MappingError(
+            f"mapping {mapping.name}: unknown time zone {zone!r} (e.g. Europe/London)"
+        )
 
 
 def load_tabular(
@@ -457,11 +501,7 @@ def load_tabular(
     """
     cols = stage_columns(engine, stage)
     comp = _Compiler(mapping, [c for c in cols if c != "_row"], ctx)
-    zone = mapping.options.get("timezone")
-    if zone and not engine.rows("SELECT 1 FROM pg_timezone_names() WHERE name = ?", [zone]):
-        raise MappingError(
-            f"mapping {mapping.name}: unknown time zone {zone!r} (e.g. Europe/London)"
-        )
+    check_timezone(engine, mapping)
     result = LoadResult(events={})
     registered: list[str] = []
     temps = ["_bad", "_skip", "_event_issues", "_shared", "_candidates"]
@@ -864,6 +904,7 @@ def _property_columns(comp: _Compiler, mapping: Mapping, ref: ValueRef, tag: str
     value_sql = f"CAST({value} AS VARCHAR)"
     if ref.field and not ref.facet:
         spec = mapping.fields[ref.field]
+        value_sql = comp.text_sql(spec, value)
         original = f"c.{q('r_' + ref.field)}" if spec.type.is_distinct_normalised else value_sql
         if spec.type == ValueType.DATETIME:
             value_sql = f"strftime({value}, '%Y-%m-%dT%H:%M:%SZ')"
