@@ -15,8 +15,10 @@ Everything the model does that a source would record is appended to the ``Observ
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -24,7 +26,22 @@ from palermo.simulate.ledger import OWN, Ledger
 from palermo.simulate.scenarios import LABOUR_SECTORS, Exploitation, Scenario, Size
 from palermo.simulate.world import RATE, WAGE_LEVEL, World
 
+T = TypeVar("T")
 DAY = 86_400
+#: Forms of exploitation whose proceeds are cash collected from the victims every day.
+CASH_FORMS = ("sexual_exploitation", "forced_begging", "forced_criminality")
+NICKNAMES = (
+    "Tiger",
+    "Doctor",
+    "Bebe",
+    "Lupu",
+    "Cobra",
+    "Nash",
+    "Kolya",
+    "Big Man",
+    "Chief",
+    "Mamma",
+)
 
 # -- what a victim's situation reveals in an interview ----------------------------------------------
 # facts -> ILO forced-labour indicators (2012, the 11) and HTCDS MethodsOfControl
@@ -155,11 +172,11 @@ class Observations:
     crossings: list[tuple[int, int, str, str, str, str, str, str, str, str, str]] = field(
         default_factory=list
     )
-    ads: list[dict[str, object]] = field(default_factory=list)
-    notes: list[dict[str, object]] = field(default_factory=list)
-    employment: list[dict[str, object]] = field(default_factory=list)
-    land: list[dict[str, object]] = field(default_factory=list)
-    ownership_changes: list[dict[str, object]] = field(default_factory=list)
+    ads: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[dict[str, Any]] = field(default_factory=list)
+    employment: list[dict[str, Any]] = field(default_factory=list)
+    land: list[dict[str, Any]] = field(default_factory=list)
+    ownership_changes: list[dict[str, Any]] = field(default_factory=list)
 
 
 JOB_ADS = {
@@ -195,6 +212,7 @@ JOB_WORDS = {
     "nail_bar": "salon / nails",
     "domestic": "menaj / housekeeping",
     "begging": "vanzari / sales",
+    "criminality": "depozit / warehouse",
     "sex": "hostess / dancer",
     "hospitality": "hotel",
     "textiles": "croitorie / sewing",
@@ -242,7 +260,7 @@ class CrimeSim:
         self.relatives: dict[int, list[int]] = {}  # boss -> nominees at home
         self.home_company: dict[int, int] = {}  # network -> company owning the assets
         self.officials: dict[int, int] = {}  # network -> corrupt official
-        self.assets: list[dict[str, object]] = []
+        self.assets: list[dict[str, Any]] = []
         self.ledger = Ledger()
         self.obs = Observations()
         self.flow_tx: dict[int, int] = {}  # flow id -> index in obs.tx
@@ -263,11 +281,11 @@ class CrimeSim:
     def iso(self, day: int) -> str:
         return (self.w.start + timedelta(days=day)).isoformat()
 
-    def pick(self, seq: list[int] | tuple[str, ...] | list[str]) -> object:
+    def pick(self, seq: Sequence[T]) -> T:
         return seq[int(self.rng.integers(0, len(seq)))]
 
     def local(self, country: str) -> int:
-        return int(self.pick(self.bg[country]))  # type: ignore[arg-type]
+        return int(self.pick(self.bg[country]))
 
     def person(self, country: str, residence: str, role: str, *, female: float = 0.3) -> int:
         i = self.w.add_persons(
@@ -309,7 +327,14 @@ class CrimeSim:
         self.obs.calls.append((self.ts(day, 7, 23), pa, pb, duration, label))
 
     def move(
-        self, day: int, src: str, dst: str, eur: float, stage: str, *, observed: tuple | None = None
+        self,
+        day: int,
+        src: str,
+        dst: str,
+        eur: float,
+        stage: str,
+        *,
+        observed: tuple[int, int, str, str, str] | None = None,
     ) -> None:
         """A ledger flow; ``observed`` = (payer acc, payee acc, type, reference, label) if a bank
         records it."""
@@ -325,6 +350,7 @@ class CrimeSim:
     def build(self) -> None:
         for n in range(self.size.networks):
             self._network(n)
+        self._nicknames()
         self._contracts_and_victims()
 
     def _cell(
@@ -380,7 +406,7 @@ class CrimeSim:
             name,
             self.rng,
             director=director,
-            address=int(address),  # type: ignore[arg-type]
+            address=int(address),
             owner_person=owner,
             front=cell.id,
             incorporated=(
@@ -424,7 +450,7 @@ class CrimeSim:
             self._cell(n, "documents", origin, origin, ["document_forger"])
         mon = self._cell(n, "money", origin, home_dest, ["money_handler"], female=0.3)
         mon.mules = [
-            self.person(self.pick([origin, home_dest]), home_dest, "mule", female=0.4)  # type: ignore[arg-type]
+            self.person(self.pick([origin, home_dest]), home_dest, "mule", female=0.4)
             for _ in range(int(rng.integers(3, 7)))
         ]
         for m in mon.mules:
@@ -460,6 +486,11 @@ class CrimeSim:
             self.members[off] = (f"N{n + 1}-OFF", n, "corrupt_official")
             self.officials[n] = off
 
+    def _nicknames(self) -> None:
+        for p in sorted(self.members):
+            if self.members[p][2] not in ("relative",) and self.rng.random() < 0.35:
+                self.w.p_alias[p] = str(self.pick(list(NICKNAMES)))
+
     def _holding_name(self, country: str) -> str:
         stems = ("Imobiliare", "Invest", "Construct", "Grup", "Trans", "Agro")
         suffix = {"RO": "SRL", "MD": "SRL", "BG": "ООД", "UA": "ТОВ", "NG": "Ltd", "VN": "Co."}
@@ -483,7 +514,10 @@ class CrimeSim:
 
     def _contracts_and_victims(self) -> None:
         rng, s = self.rng, self.s
-        by = lambda n, f: [c for c in self.cells if c.network == n and c.function == f]  # noqa: E731
+
+        def by(n: int, function: str) -> list[Cell]:
+            return [c for c in self.cells if c.network == n and c.function == function]
+
         for cell in [c for c in self.cells if c.function == "exploitation"]:
             n = cell.network
             segments = int(rng.integers(1, 4))
@@ -515,12 +549,12 @@ class CrimeSim:
                     f"K{len(self.contracts) + 1}",
                     cell,
                     rec,
-                    trn,  # type: ignore[arg-type]
+                    trn,
                     self.pick(by(n, "money")),
                     docs[0] if docs else None,
                     a,
                     b,
-                )  # type: ignore[arg-type]
+                )
                 self.contracts.append(con)
         lo, hi = s.victims_per_network
         for n in range(self.size.networks):
@@ -542,9 +576,12 @@ class CrimeSim:
             "sexual_exploitation": 0.95,
             "domestic_servitude": 0.85,
             "forced_begging": 0.5,
+            "forced_criminality": 0.3,
         }.get(cell.form, 0.25)
         child = rng.random() < (
-            0.08 if cell.form in ("sexual_exploitation", "forced_begging") else 0.02
+            0.08
+            if cell.form in ("sexual_exploitation", "forced_begging", "forced_criminality")
+            else 0.02
         )
         age = (15, 18) if child else ((18, 30) if cell.form == "sexual_exploitation" else (18, 55))
         v = self.w.add_persons(
@@ -573,6 +610,7 @@ class CrimeSim:
             "forced_labour": 380.0 * level,
             "sexual_exploitation": 6 * 3.5 * 90.0 * level,
             "forced_begging": 6 * 45.0 * level,
+            "forced_criminality": 6 * 70.0 * level,  # shoplifting, cannabis farms: cash
             "domestic_servitude": 0.0,
         }.get(cell.form, 300.0) * float(rng.uniform(0.8, 1.2))
         facts = {"deceived", "vulnerability", "wages_withheld", "bad_conditions"}
@@ -600,7 +638,7 @@ class CrimeSim:
                 if rng.random() < s.share_wages_to_controlled_account
                 else "controller_account"
             )
-        elif cell.form in ("sexual_exploitation", "forced_begging"):
+        elif cell.form in CASH_FORMS:
             paid = "cash"
         victim = Victim(
             person=v,
@@ -643,7 +681,7 @@ class CrimeSim:
                     if v.form == "forced_labour":
                         self._pay_labour(d, v)
             for v in active:
-                if v.form in ("sexual_exploitation", "forced_begging") and weekday != 6:
+                if v.form in CASH_FORMS and weekday != 6:
                     self._street_earnings(d, v)
                 if weekday == 0 and self.rng.random() < 0.5:
                     self.call(d, v.controller, v.person, "control")
@@ -660,13 +698,13 @@ class CrimeSim:
 
     def _recruit(self, v: Victim) -> None:
         con, rng = v.contract, self.rng
-        recruiter = int(self.pick(con.recruitment.members))  # type: ignore[arg-type]
+        recruiter = int(self.pick(con.recruitment.members))
         d0 = max(0, v.recruited - 10)
         self._job_ad(d0, con, recruiter)
         for k in range(int(rng.integers(2, 6))):
             self.call(min(v.recruited + k * 2, v.travel), recruiter, v.person, "recruitment")
         self.call(v.recruited, v.person, recruiter, "recruitment")
-        transporter = int(self.pick(con.transport.members))  # type: ignore[arg-type]
+        transporter = int(self.pick(con.transport.members))
         self.call(v.travel - 1, transporter, v.person, "transport", sms=True)
         vehicle = str(self.pick(con.transport.vehicles))
         dest, origin = con.exploitation.country, con.recruitment.country
@@ -707,7 +745,7 @@ class CrimeSim:
         self.w.p_residence[v.person] = dest
         if v.paid_into == "victim_account":
             bank_pick = self.w.bank_by_country[dest]
-            bank = int(self.pick(bank_pick))  # type: ignore[arg-type]
+            bank = int(self.pick(bank_pick))
             v.account = self.w.add_account(
                 bank,
                 "person",
@@ -896,7 +934,7 @@ class CrimeSim:
                 continue
             left = held * float(rng.uniform(0.7, 0.95))
             while left > 200:
-                mule = int(self.pick(money.mules))  # type: ignore[arg-type]
+                mule = int(self.pick(money.mules))
                 acc = self.acc(mule)
                 cur = self.w.banks[self.w.acc_bank[acc]].currency
                 cap = s.reporting_threshold / RATE[cur]  # the threshold is in local units
@@ -905,6 +943,25 @@ class CrimeSim:
                 if chunk <= 0:
                     break
                 day = d + int(rng.integers(0, 3))
+                if rng.random() < 0.3:  # mixed into the front's takings (a cash business)
+                    front = self.w.c_account[cell.front]
+                    chunk = round(min(chunk, cap * float(rng.uniform(0.08, 0.3))), 2)
+                    self.move(
+                        day,
+                        node,
+                        f"acc:{front}",
+                        chunk,
+                        "placement",
+                        observed=(
+                            self.w.cash_account[self.w.acc_bank[front]],
+                            front,
+                            "cash_deposit",
+                            "takings",
+                            "front_takings",
+                        ),
+                    )
+                    left -= chunk
+                    continue
                 self.ledger.move(self.ts(day), node, f"cash:{mule}", chunk, "handover", False)
                 self.move(
                     day,
@@ -950,7 +1007,7 @@ class CrimeSim:
                 amount = held * float(rng.uniform(0.6, 0.9))
                 if rng.random() < 0.4:
                     amount = max(500.0, round(amount, -2))  # round amounts
-                mule = int(self.pick(con.money.mules))  # type: ignore[arg-type]
+                mule = int(self.pick(con.money.mules))
                 ref = str(
                     self.pick(["loan", "car", "invoice 2231", "services", "gift", "împrumut"])
                 )

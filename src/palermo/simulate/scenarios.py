@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from palermo.errors import PalermoError
 
@@ -117,6 +118,8 @@ SCENARIOS: dict[str, Scenario] = {
                 Exploitation("sexual_exploitation", "sex", 2.0),
                 Exploitation("domestic_servitude", "domestic", 0.5),
                 Exploitation("forced_begging", "begging", 0.5),
+                Exploitation("forced_criminality", "criminality", 0.4),
+                Exploitation("forced_labour", "hospitality", 0.6),
             ),
         ),
     )
@@ -185,5 +188,6 @@ def size_for(scenario: Scenario, transactions: int) -> Size:
     return Size(transactions, persons, companies, networks, card)
 
 
-def with_overrides(scenario: Scenario, **changes: float) -> Scenario:
-    return replace(scenario, **changes)  # type: ignore[arg-type]
+def with_overrides(scenario: Scenario, **changes: Any) -> Scenario:
+    """The scenario with some parameters changed (``typo_rate=0.1``, ``months=12``, ...)."""
+    return replace(scenario, **changes)

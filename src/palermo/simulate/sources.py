@@ -457,18 +457,18 @@ class Sources:
                 )
             for item in self.crime.obs.land:
                 asset = item["asset"]
-                if asset["country"] != country:  # type: ignore[index]
+                if asset["country"] != country:
                     continue
                 rows.append(
                     [
                         int(item["owner"]),
                         "person",
                         int(item["day"]),
-                        float(asset["price_eur"]),  # type: ignore[index]
+                        float(asset["price_eur"]),
                         str(asset["title"]),
                         str(asset["asset_id"]),
                     ]
-                )  # type: ignore[index]
+                )
             rows.sort(key=lambda r: (r[2], r[4]))
 
             def render(
@@ -519,11 +519,11 @@ class Sources:
                 start = (w.start - timedelta(days=int(rng.integers(30, 4000)))).isoformat()
                 by_country[w.c_country[e]].append((p, e, start, None))
         for item in self.crime.obs.employment:
-            v: Victim = item["victim"]  # type: ignore[assignment]
+            v: Victim = item["victim"]
             front = v.contract.exploitation.front
             by_country[w.c_country[front]].append(
                 (v.person, front, self.crime.iso(int(item["day"])), v)
-            )  # type: ignore[arg-type]
+            )
         for country, rows in by_country.items():
             rows.sort(key=lambda r: (r[2], r[0]))
             name = f"employment_register_{country.lower()}.csv"
@@ -658,13 +658,13 @@ class Sources:
                 "label": "untrusted_markup",
             }
         )
-        ads.sort(key=lambda a: (int(a["day"]), str(a["phone"]), str(a["body"])))  # type: ignore[call-overload]
+        ads.sort(key=lambda a: (int(a["day"]), str(a["phone"]), str(a["body"])))
         name = "ads.csv"
 
         def render() -> Iterable[list[Any]]:
             for row, ad in enumerate(ads, start=2):
-                t = crime.epoch + int(ad["day"]) * 86400 + int(rng.integers(6 * 3600, 23 * 3600))  # type: ignore[call-overload]
-                self.rec.mention(name, row, "poster", w.p_id[int(ad["poster"])])  # type: ignore[call-overload]
+                t = crime.epoch + int(ad["day"]) * 86400 + int(rng.integers(6 * 3600, 23 * 3600))
+                self.rec.mention(name, row, "poster", w.p_id[int(ad["poster"])])
                 self.rec.mention(name, row, "ad_label", str(ad["label"]))
                 yield [
                     f"AD{row - 1:07d}",
@@ -733,11 +733,11 @@ class Sources:
                 ]
             )
         for item in crime.obs.notes:
-            v: Victim = item["victim"]  # type: ignore[assignment]
+            v: Victim = item["victim"]
             cell = item["cell"]
             facts = "; ".join(FACT_TEXT[f] for f in sorted(v.facts) if f in FACT_TEXT)
             text = f"{facts}."
-            front = cell.front  # type: ignore[attr-defined]
+            front = cell.front
             row = [
                 int(item["day"]),
                 item["kind"],
@@ -746,7 +746,7 @@ class Sources:
                 text,
                 v.person,
                 "possible victim",
-                front,  # type: ignore[call-overload]
+                front,
                 w.address_text(v.house),
                 w.p_id[v.person],
             ]
@@ -834,6 +834,8 @@ class Sources:
                     if p >= 0:
                         if kind == "hotline":  # a caller knows first names only
                             pname = self.name(p, "latin")[0]
+                        elif kind == "intelligence" and w.p_alias[p] and rng.random() < 0.5:
+                            pname = w.p_alias[p]  # known on the street by a nickname only
                         else:
                             g, f, _ = self.name(p, "latin")
                             pname = f"{g} {f}"

@@ -358,10 +358,10 @@ def write_truth(
     received: dict[int, float] = defaultdict(float)
     passed: dict[int, float] = defaultdict(float)
     for f in crime.ledger.flows:
-        where = ("", "", "")
+        where: tuple[str, ...] = ("", "", "")
         tx_index = crime.flow_tx.get(f.flow_id)
         if tx_index is not None and tx_index in bank.located:
-            where = tuple(str(x) for x in bank.located[tx_index])  # type: ignore[assignment]
+            where = tuple(str(x) for x in bank.located[tx_index])
         flow_rows.append(
             [
                 f.flow_id,
@@ -404,25 +404,25 @@ def write_truth(
     for a in crime.assets:
         node = f"asset:{a['asset_id']}"
         from_victims = sum(v for t, v in crime.ledger.shares.get(node, {}).items() if t != OWN)
-        assets_by_owner[int(a["beneficial_owner"])] += float(a["price_eur"])  # type: ignore[arg-type]
+        assets_by_owner[int(a["beneficial_owner"])] += float(a["price_eur"])
         company = a.get("company")
         asset_rows.append(
             [
                 a["asset_id"],
                 a["kind"],
                 a["country"],
-                crime.iso(int(a["day"])),  # type: ignore[call-overload]
+                crime.iso(int(a["day"])),
                 f"{float(a['price_eur']):.2f}",
-                f"N{int(a['network']) + 1}",  # type: ignore[arg-type,call-overload]
+                f"N{int(a['network']) + 1}",
                 w.p_id[int(a["beneficial_owner"])],
-                w.p_id[int(a["registered_owner"])],  # type: ignore[call-overload]
+                w.p_id[int(a["registered_owner"])],
                 w.acc_id[int(a["paid_from_account"])],
                 w.p_id[int(a["seller"])],
-                a["title"],  # type: ignore[call-overload]
+                a["title"],
                 w.c_id[int(company)] if company is not None else "",
                 f"{from_victims:.2f}",
             ]
-        )  # type: ignore[call-overload]
+        )
     write_csv(
         out / "assets.csv",
         (
@@ -521,7 +521,7 @@ def _node_person(w: World, node: str, crime: CrimeSim) -> int:
     if kind == "asset":
         for a in crime.assets:
             if a["asset_id"] == rest:
-                return int(a["beneficial_owner"])  # type: ignore[call-overload]
+                return int(a["beneficial_owner"])
     return -1
 
 
