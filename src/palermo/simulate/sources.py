@@ -966,20 +966,24 @@ class Sources:
             etree.SubElement(ad, "country_code").text = w.a_country[a]
 
 
+_NATIONAL: dict[str, str] = {}
+
+
 def _national(phones: pa.Array, cc: str) -> pa.Array:
     """The operator writes its own subscribers' numbers in the national format (with the trunk
-    prefix where the country has one: 07700 in the UK, 0740 in Romania, none in Spain)."""
+    prefix where the country has one: 07700 in the UK, 0740 in Romania, none in Spain).
+    phonenumbers formats each distinct number once (the cache lives for the process)."""
     import phonenumbers
 
     uniq = pc.unique(phones).to_pylist()
-    national = {}
     for number in uniq:
-        if number.startswith(cc):
+        if number.startswith(cc) and number not in _NATIONAL:
             parsed = phonenumbers.parse(number)
             text = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
-            national[number] = "".join(ch for ch in text if ch.isdigit())
-    keys = pa.array(list(national), pa.string())
-    values = pa.array(list(national.values()), pa.string())
+            _NATIONAL[number] = "".join(ch for ch in text if ch.isdigit())
+    own = [n for n in uniq if n in _NATIONAL]
+    keys = pa.array(own, pa.string())
+    values = pa.array([_NATIONAL[n] for n in own], pa.string())
     idx = pc.index_in(phones, value_set=keys)
     mapped = pc.take(values, idx)
     return pc.if_else(pc.is_null(idx), phones, mapped)
