@@ -981,7 +981,7 @@ def _national(phones: pa.Array, cc: str) -> pa.Array:
             parsed = phonenumbers.parse(number)
             text = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
             _NATIONAL[number] = "".join(ch for ch in text if ch.isdigit())
-    own = [n for n in uniq if n in _NATIONAL]
+    own = [n for n in uniq if n.startswith(cc)]
     keys = pa.array(own, pa.string())
     values = pa.array([_NATIONAL[n] for n in own], pa.string())
     idx = pc.index_in(phones, value_set=keys)
