@@ -421,6 +421,79 @@ def audit_verify(workspace: WorkspaceOpt = DEFAULT_WS, json_out: JsonOpt = False
 
 
 @app.command()
+def link(
+    files: Annotated[
+        list[Path], typer.Argument(help="One CSV to deduplicate, or two to link.", exists=False)
+    ],
+    id_column: Annotated[str, typer.Option("--id-column", help="The column with record ids.")],
+    out_file: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", help="clusters.csv: source,record_id,cluster_id,match_probability."
+        ),
+    ],
+    pairs: Annotated[
+        Path | None,
+        typer.Option(help="Also write the scored pairs, with each field's comparison level."),
+    ] = None,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            help="Other column names: field=COLUMN,... (fields: first_name, last_name, full_name,"
+            " date_of_birth, gender, nationality, address, city, postcode, phone, id_number)."
+        ),
+    ] = None,
+    threshold: Annotated[
+        float, typer.Option(help="Match probability at which two records are linked.")
+    ] = 0.9,
+    encoding: Annotated[str, typer.Option(help="Text encoding of the files.")] = "utf-8",
+    phone_region: Annotated[
+        str | None, typer.Option(help="Country for phone numbers written without a country code.")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Find the same persons in one list (dedupe) or across two (link), without a workspace:
+    for two agencies comparing lists. Names in any script (Latin with or without diacritics,
+    Cyrillic, Greek, ...), dates in common layouts. A Fellegi-Sunter model (Splink on DuckDB) is
+    learnt from the lists themselves. Columns first_name, last_name (or surname), full_name,
+    date_of_birth, gender, nationality, address, city, postcode, phone, id_number are recognised
+    as they are; others by --columns. Every input record appears once in --out.
+
+    Example: palermo link police.csv ngo.csv --id-column ID --out clusters.csv --pairs pairs.csv
+
+    Example: palermo link list.csv --id-column rec_id --columns first_name=given_name --out c.csv
+    """
+    from palermo.ingest.mapping import parse_columns_option
+    from palermo.resolve import link_files
+
+    if len(files) not in (1, 2):
+        raise typer.BadParameter("give one file to deduplicate or two to link", param_hint="FILES")
+    with _progress(not json_out) as say:
+        result = link_files(
+            files[0],
+            files[1] if len(files) == 2 else None,
+            id_column=id_column,
+            out=out_file,
+            pairs=pairs,
+            columns=parse_columns_option(columns),
+            threshold=threshold,
+            encoding=encoding,
+            phone_region=phone_region,
+            progress=say,
+        )
+    if json_out:
+        _print_json(result.to_dict())
+        return
+    out.print(
+        f"{result.records:,} records in {result.clusters:,} clusters ({result.pairs_linked:,}"
+        f" pairs at or above {result.threshold}, {result.pairs_scored:,} scored) -> {result.out}"
+        + (f"; pairs -> {result.pairs_out}" if result.pairs_out else "")
+        + f" ({result.seconds} s)",
+        markup=False,
+    )
+
+
+@app.command()
 def simulate(
     scenario: Annotated[
         str,
