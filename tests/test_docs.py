@@ -30,7 +30,15 @@ def test_readme_has_commands() -> None:
 @pytest.mark.parametrize("argv", _readme_commands(), ids=lambda a: " ".join(a[:2]))
 def test_readme_command_parses(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     words = [a for a in argv if not a.startswith("-")]
-    verbs = words[:2] if words[:1] in (["quarantine"], ["audit"]) else words[:1]
+    groups = {
+        "quarantine": None,
+        "audit": None,
+        "resolve": {"review", "accept", "reject", "undo", "evaluate"},
+    }
+    sub = groups.get(words[0], set()) if words else set()
+    verbs = (
+        words[:2] if words[:1] and (sub is None or (words[1:2] and words[1] in sub)) else words[:1]
+    )
     assert main([*verbs, "--help"]) == 0
     help_text = capsys.readouterr().out
     for option in (a.split("=")[0] for a in argv if a.startswith("--")):

@@ -148,6 +148,37 @@ class Workspace:
             m = m.with_columns(parse_columns_option(columns))
         return retry_quarantine(self.store, run_id=run_id, mapping_override=m, progress=progress)
 
+    # -- entity resolution --------------------------------------------------------------------
+    def resolve(
+        self, *, auto: float = 0.95, review: float = 0.7, progress: Progress | None = None
+    ) -> dict[str, Any]:
+        """Resolve the persons of the workspace (see ``palermo resolve --help``)."""
+        from palermo.resolve.workspace import resolve_workspace
+
+        return resolve_workspace(self.store, auto=auto, review=review, progress=progress)
+
+    def review_queue(self, limit: int = 20) -> list[dict[str, Any]]:
+        from palermo.store.resolution import review_queue
+
+        return review_queue(self.store, limit)
+
+    def decide(self, a: str, b: str, decision: str, note: str | None = None) -> None:
+        """``accept`` / ``reject`` / ``undo`` the pair (a, b); the next ``resolve`` applies it."""
+        from palermo.store.resolution import decide
+
+        decide(self.store, a, b, decision, note)
+
+    def resolution(self) -> dict[str, str]:
+        """entity id -> cluster id of the current resolution."""
+        from palermo.store.resolution import clusters_of
+
+        return clusters_of(self.store)
+
+    def evaluate_resolution(self, truth: str | Path) -> dict[str, Any]:
+        from palermo.resolve.workspace import evaluate
+
+        return evaluate(self.store, Path(truth))
+
     def export_ftm(self, out: io.TextIOBase | Any, destination: str = "stream") -> ExportReport:
         return export_ftm(self.store, out, destination)
 

@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from palermo import __version__
 from palermo.api_python import Workspace
@@ -45,7 +46,12 @@ quarantine_app = typer.Typer(
     help="List and retry rows that failed validation.", no_args_is_help=True
 )
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+resolve_app = typer.Typer(
+    help="Entity resolution: who is who across sources and alphabets (run, review, decide).",
+    invoke_without_command=True,
+)
 app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(resolve_app, name="resolve")
 app.add_typer(audit_app, name="audit")
 
 out = Console(highlight=False, soft_wrap=True)
@@ -418,6 +424,161 @@ def audit_verify(workspace: WorkspaceOpt = DEFAULT_WS, json_out: JsonOpt = False
         out.print(f"audit log intact: {check.records} records")
     if not check.ok:
         raise PalermoError(f"audit log broken at record {check.first_bad_seq}: {check.problem}")
+
+
+@resolve_app.callback()
+def resolve(
+    ctx: typer.Context,
+    auto: Annotated[float, typer.Option(help="Merge pairs at or above this probability.")] = 0.95,
+    review: Annotated[
+        float, typer.Option(help="Queue pairs from this probability up to --auto for review.")
+    ] = 0.7,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    json_out: JsonOpt = False,
+) -> None:
+    """Resolve the workspace's persons across all sources and compartments you may see: a
+    Fellegi-Sunter model (Splink on DuckDB) learnt from them, with transliteration-aware names,
+    nicknames, swapped day and month, identifiers and phones as strong evidence. Pairs at or above
+    --auto are merged, pairs from --review to --auto wait for a person (`palermo resolve review`);
+    accept / reject / undo decisions are kept, audited and respected by every later run.
+
+    Example: palermo resolve -w case-17
+
+    Example: palermo resolve review -w case-17 ; palermo resolve reject ID1 ID2 -w case-17
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    with Workspace.open(workspace) as ws, _progress(not json_out) as say:
+        summary = ws.resolve(auto=auto, review=review, progress=say)
+    if json_out:
+        _print_json(summary)
+        return
+    out.print(
+        f"resolution run {summary['run_id']}: {summary['persons']:,} persons in"
+        f" {summary['clusters']:,} clusters; {summary['merged_pairs']:,} pairs merged,"
+        f" {summary['review_pairs']:,} waiting for review (palermo resolve review),"
+        f" {summary.get('accepted_pairs', 0)} accepted and {summary.get('rejected_pairs', 0)}"
+        " rejected by people",
+        markup=False,
+    )
+
+
+@resolve_app.command("review")
+def resolve_review(
+    limit: Annotated[int, typer.Option(help="How many pairs to show.")] = 20,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    json_out: JsonOpt = False,
+) -> None:
+    """List the pairs waiting for review, most probable first, side by side with the evidence
+    (every property and the source file:row behind it) and the comparison levels that scored them.
+
+    Example: palermo resolve review --limit 10 -w case-17
+    """
+    with Workspace.open(workspace) as ws:
+        queue = ws.review_queue(limit)
+    if json_out:
+        _print_json(queue)
+        return
+    if not queue:
+        out.print("no pairs waiting for review", markup=False)
+        return
+    for item in queue:
+        left, right = item["left"], item["right"]
+        table = Table(
+            title=f"p = {item['match_probability']:.3f} (weight {item['match_weight']:.2f})"
+        )
+        table.add_column("")
+        table.add_column(left["id"], overflow="fold")
+        table.add_column(right["id"], overflow="fold")
+        # values come from the sources: untrusted, shown as plain text (never as console markup)
+        for prop in sorted((set(left) | set(right)) - {"id"}):
+            table.add_row(
+                Text(prop),
+                Text("; ".join(left.get(prop, []))),
+                Text("; ".join(right.get(prop, []))),
+            )
+        for comp, lv in item["levels"].items():
+            table.add_row(
+                Text(f"{comp} (comparison)"),
+                Text(str(lv.get("level"))),
+                Text(f"weight {lv.get('weight')}"),
+            )
+        out.print(table)
+        out.print(
+            f"  palermo resolve accept {left['id']} {right['id']}   |   palermo resolve reject ..."
+        )
+
+
+def _decide(decision: str, a: str, b: str, note: str | None, workspace: Path) -> None:
+    with Workspace.open(workspace) as ws:
+        ws.decide(a, b, decision, note)
+    out.print(f"{decision}: {a} {b} (applied by the next `palermo resolve`)", markup=False)
+
+
+@resolve_app.command("accept")
+def resolve_accept(
+    a: Annotated[str, typer.Argument(help="Entity id.")],
+    b: Annotated[str, typer.Argument(help="Entity id.")],
+    note: Annotated[str | None, typer.Option(help="Why (kept in the audit log).")] = None,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+) -> None:
+    """Decide that two entities are the same person (audited; respected by later runs).
+
+    Example: palermo resolve accept person-1a2b... person-3c4d... --note "same passport" -w case-17
+    """
+    _decide("accept", a, b, note, workspace)
+
+
+@resolve_app.command("reject")
+def resolve_reject(
+    a: Annotated[str, typer.Argument(help="Entity id.")],
+    b: Annotated[str, typer.Argument(help="Entity id.")],
+    note: Annotated[str | None, typer.Option(help="Why (kept in the audit log).")] = None,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+) -> None:
+    """Decide that two entities are different persons: never linked again (this undoes a merge).
+
+    Example: palermo resolve reject person-1a2b... person-3c4d... -w case-17
+    """
+    _decide("reject", a, b, note, workspace)
+
+
+@resolve_app.command("undo")
+def resolve_undo(
+    a: Annotated[str, typer.Argument(help="Entity id.")],
+    b: Annotated[str, typer.Argument(help="Entity id.")],
+    workspace: WorkspaceOpt = DEFAULT_WS,
+) -> None:
+    """Withdraw a decision on a pair: the model decides it again.
+
+    Example: palermo resolve undo person-1a2b... person-3c4d... -w case-17
+    """
+    _decide("undo", a, b, None, workspace)
+
+
+@resolve_app.command("evaluate")
+def resolve_evaluate(
+    truth: Annotated[Path, typer.Option(help="The truth/ folder of a simulated case.")],
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    json_out: JsonOpt = False,
+) -> None:
+    """Score the current resolution against a simulated case's ground truth: pairwise precision,
+    recall, F1 and B-cubed.
+
+    Example: palermo resolve evaluate --truth case-sim/truth -w ws
+    """
+    with Workspace.open(workspace) as ws:
+        metrics = ws.evaluate_resolution(truth)
+    if json_out:
+        _print_json(metrics)
+        return
+    out.print(
+        f"{metrics['entities_scored']:,} person entities ({metrics['true_persons']:,} true persons,"
+        f" {metrics['predicted_clusters']:,} clusters): pairwise precision {metrics['precision']},"
+        f" recall {metrics['recall']}, F1 {metrics['f1']}; B-cubed precision"
+        f" {metrics['bcubed_precision']}, recall {metrics['bcubed_recall']}, F1 {metrics['bcubed_f1']}",
+        markup=False,
+    )
 
 
 @app.command()

@@ -281,7 +281,7 @@ def link_files(
     spec = ModelSpec(present, "link_only" if b is not None else "dedupe_only")
     records = _scalar(con, "SELECT count(*) FROM prepared")
     say("learning the model")
-    predictions = _predict(con, spec, threshold, say)
+    predictions = predict(con, spec, threshold, say)
     say("clustering")
     clusters = _cluster(con, predictions, threshold)
     _write_clusters(con, clusters, Path(out))
@@ -304,7 +304,7 @@ def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     return int(rows[0][0]) if rows and rows[0][0] is not None else 0
 
 
-def _predict(con: duckdb.DuckDBPyConnection, spec: ModelSpec, threshold: float, say: Say) -> str:
+def predict(con: duckdb.DuckDBPyConnection, spec: ModelSpec, threshold: float, say: Say) -> str:
     """Score candidate pairs with a model learnt from the records; returns the pairs table (one
     row per pair above a floor of 0.5 or the threshold, with each comparison's level label)."""
     from splink import Linker
@@ -384,17 +384,10 @@ def _level_weights(linker: Any) -> dict[str, list[tuple[float, str]]]:
     return out
 
 
-def _cluster(con: duckdb.DuckDBPyConnection, pairs: str, threshold: float) -> str:
-    """Connected components of the pairs at or above the threshold (iterative min-label
-    propagation in SQL); cluster id = the smallest 'source:record_id' of the cluster."""
-    con.execute(
-        "CREATE OR REPLACE TABLE _nodes AS SELECT source || ':' || record_id AS node, source, record_id FROM prepared"
-    )
-    con.execute(
-        f"""CREATE OR REPLACE TABLE _edges AS
-        SELECT source_l || ':' || record_id_l AS a, source_r || ':' || record_id_r AS b FROM {pairs}
-        WHERE match_probability >= {threshold}"""
-    )
+def connected_components(con: duckdb.DuckDBPyConnection) -> None:
+    """Label every node of ``_nodes(node)`` with the smallest node reachable through ``_edges(a,
+    b)``: table ``_label(node, label)``. Iterative min-label propagation in SQL (a handful of
+    rounds: clusters of people are small and shallow)."""
     con.execute("CREATE OR REPLACE TABLE _label AS SELECT node, node AS label FROM _nodes")
     while True:
         con.execute(
@@ -409,7 +402,22 @@ def _cluster(con: duckdb.DuckDBPyConnection, pairs: str, threshold: float) -> st
         )
         con.execute("CREATE OR REPLACE TABLE _label AS SELECT * FROM _next")
         if not changed:
-            break
+            return
+
+
+def _cluster(con: duckdb.DuckDBPyConnection, pairs: str, threshold: float) -> str:
+    """Connected components of the pairs at or above the threshold; cluster id = the smallest
+    'source:record_id' of the cluster."""
+    con.execute(
+        "CREATE OR REPLACE TABLE _nodes AS"
+        " SELECT source || ':' || record_id AS node, source, record_id FROM prepared"
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TABLE _edges AS
+        SELECT source_l || ':' || record_id_l AS a, source_r || ':' || record_id_r AS b FROM {pairs}
+        WHERE match_probability >= {threshold}"""
+    )
+    connected_components(con)
     con.execute(
         f"""CREATE OR REPLACE TABLE clusters AS
         WITH best AS (

@@ -1,0 +1,43 @@
+-- Version 3: entity resolution. A run scores candidate pairs of entities (resolution_pairs), links
+-- those above the auto-merge threshold or accepted by a person, and records for every entity its
+-- cluster (resolution). Decisions by people are kept apart (resolution_decisions): later runs
+-- respect them, and a rejected pair is never linked again, which is how a merge is undone.
+
+CREATE TABLE resolution (
+    entity_id         VARCHAR NOT NULL,
+    cluster_id        VARCHAR NOT NULL,     -- the smallest entity id of the cluster
+    kind              VARCHAR NOT NULL,     -- FtM schema (Person, ...)
+    match_probability DOUBLE,               -- strongest link into the cluster (1: alone or decided)
+    match_weight      DOUBLE,
+    decided_by        VARCHAR NOT NULL,     -- alone | model | review
+    run_id            BIGINT NOT NULL
+);
+
+CREATE TABLE resolution_pairs (
+    left_id           VARCHAR NOT NULL,     -- left_id < right_id
+    right_id          VARCHAR NOT NULL,
+    kind              VARCHAR NOT NULL,
+    match_probability DOUBLE NOT NULL,
+    match_weight      DOUBLE NOT NULL,
+    levels            JSON NOT NULL,        -- {comparison: {level, weight}}: why
+    status            VARCHAR NOT NULL,     -- merged | review | below | accepted | rejected
+    run_id            BIGINT NOT NULL
+);
+
+CREATE TABLE resolution_decisions (
+    seq        BIGINT NOT NULL,
+    left_id    VARCHAR NOT NULL,
+    right_id   VARCHAR NOT NULL,
+    decision   VARCHAR NOT NULL,            -- accept | reject | undo
+    actor      VARCHAR NOT NULL,
+    decided_at TIMESTAMPTZ NOT NULL,
+    note       VARCHAR
+);
+
+CREATE TABLE resolution_runs (
+    run_id     BIGINT NOT NULL,
+    actor      VARCHAR NOT NULL,
+    started_at TIMESTAMPTZ NOT NULL,
+    parameters JSON NOT NULL,
+    summary    JSON NOT NULL
+);
