@@ -44,6 +44,13 @@ def test_resolve_links_persons_across_sources(case: tuple[Path, Path]) -> None:
     assert metrics["recall"] > 0.85
     assert metrics["f1"] > 0.9
     assert "resolve.run" in audit_actions
+    with palermo.open(ws) as w:
+        rows = w.sql(
+            "SELECT decided_by, deciding_comparison, evidence FROM resolution"
+            " WHERE decided_by = 'model' LIMIT 5"
+        ).to_pylist()
+    assert rows and all(r["deciding_comparison"] for r in rows)
+    assert all(json.loads(r["evidence"])["other"] for r in rows)  # the link that decided it
 
 
 def test_review_queue_and_decisions(case: tuple[Path, Path]) -> None:

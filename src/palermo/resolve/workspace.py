@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import json
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -119,23 +120,32 @@ def resolve_workspace(
     con.execute(
         """CREATE TABLE _clusters AS
         WITH e AS (
-            SELECT left_id AS node, match_probability, match_weight, status FROM _pairs
-            WHERE status IN ('merged', 'accepted')
+            SELECT left_id AS node, right_id AS other, match_probability, match_weight, status,
+                   levels FROM _pairs WHERE status IN ('merged', 'accepted')
             UNION ALL
-            SELECT right_id, match_probability, match_weight, status FROM _pairs
+            SELECT right_id, left_id, match_probability, match_weight, status, levels FROM _pairs
             WHERE status IN ('merged', 'accepted')),
         best AS (
-            SELECT node, max(match_probability) AS p, max(match_weight) AS w,
+            SELECT node, max(match_probability) AS p,
+                   arg_max(match_weight, (match_probability, other)) AS w,
+                   arg_max(json_object('other', other, 'levels', levels::JSON),
+                           (match_probability, other))::VARCHAR AS evidence,
                    bool_or(status = 'accepted') AS by_review
             FROM e GROUP BY node)
         SELECT l.node AS entity_id, l.label AS cluster_id, 'Person' AS kind,
                coalesce(b.p, 1.0) AS match_probability, b.w AS match_weight,
                CASE WHEN b.node IS NULL THEN 'alone' WHEN b.by_review THEN 'review'
-                    ELSE 'model' END AS decided_by
+                    ELSE 'model' END AS decided_by,
+               NULL::VARCHAR AS deciding_comparison, b.evidence
         FROM _label l LEFT JOIN best b ON b.node = l.node ORDER BY entity_id"""
     )
     pairs_table = con.sql("SELECT * FROM _pairs ORDER BY left_id, right_id").to_arrow_table()
     clusters_table = con.sql("SELECT * FROM _clusters").to_arrow_table()
+    clusters_table = clusters_table.set_column(
+        clusters_table.schema.get_field_index("deciding_comparison"),
+        "deciding_comparison",
+        pa.array([_deciding(e) for e in clusters_table["evidence"].to_pylist()], pa.string()),
+    )
     status = dict(con.execute("SELECT status, count(*) FROM _pairs GROUP BY status").fetchall())
     summary = {
         "persons": records.num_rows,
@@ -148,6 +158,17 @@ def resolve_workspace(
     }
     R.save_run(store, run_id, params, summary, pairs_table, clusters_table)
     return summary | {"run_id": run_id}
+
+
+def _deciding(evidence: str | None) -> str | None:
+    """The comparison that weighed most in a link (a person's decision: 'decision')."""
+    if not evidence:
+        return None
+    levels = json.loads(evidence).get("levels") or {}
+    if "decision" in levels:
+        return "decision"
+    weights = {k: v.get("weight") or 0.0 for k, v in levels.items() if isinstance(v, dict)}
+    return max(sorted(weights), key=lambda k: weights[k]) if weights else None
 
 
 def _empty_pairs() -> pa.Table:
@@ -167,6 +188,7 @@ def _empty_clusters() -> pa.Table:
             "entity_id": pa.array([], pa.string()), "cluster_id": pa.array([], pa.string()),
             "kind": pa.array([], pa.string()), "match_probability": pa.array([], pa.float64()),
             "match_weight": pa.array([], pa.float64()), "decided_by": pa.array([], pa.string()),
+            "deciding_comparison": pa.array([], pa.string()), "evidence": pa.array([], pa.string()),
         }
     )  # fmt: skip
 

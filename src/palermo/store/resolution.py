@@ -133,7 +133,7 @@ def save_run(
             )
             store.engine.execute(
                 "INSERT INTO resolution SELECT entity_id, cluster_id, kind, match_probability,"
-                " match_weight, decided_by, ? FROM _clusters",
+                " match_weight, decided_by, deciding_comparison, evidence::JSON, ? FROM _clusters",
                 [run_id],
             )
         finally:

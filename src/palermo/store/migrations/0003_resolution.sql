@@ -10,6 +10,8 @@ CREATE TABLE resolution (
     match_probability DOUBLE,               -- strongest link into the cluster (1: alone or decided)
     match_weight      DOUBLE,
     decided_by        VARCHAR NOT NULL,     -- alone | model | review
+    deciding_comparison VARCHAR,            -- the comparison with the largest weight in that link
+    evidence          JSON,                 -- that link: the other entity and every level
     run_id            BIGINT NOT NULL
 );
 
