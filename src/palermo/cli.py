@@ -454,8 +454,9 @@ def resolve(
         _print_json(summary)
         return
     out.print(
-        f"resolution run {summary['run_id']}: {summary['persons']:,} persons in"
-        f" {summary['clusters']:,} clusters; {summary['merged_pairs']:,} pairs merged,"
+        f"resolution run {summary['run_id']}: {summary['persons']:,} persons and"
+        f" {summary['companies']:,} companies in {summary['clusters']:,} clusters;"
+        f" {summary['merged_pairs']:,} pairs merged,"
         f" {summary['review_pairs']:,} waiting for review (palermo resolve review),"
         f" {summary.get('accepted_pairs', 0)} accepted and {summary.get('rejected_pairs', 0)}"
         " rejected by people",

@@ -38,7 +38,8 @@ def test_resolve_links_persons_across_sources(case: tuple[Path, Path]) -> None:
     assert summary["persons"] > 300
     assert summary["merged_pairs"] > 50
     assert summary["clusters"] < summary["persons"]
-    assert len(clusters) == summary["persons"]  # every person entity has a cluster
+    assert len(clusters) == summary["persons"] + summary["companies"]  # every entity has a cluster
+    assert summary["companies"] > 0 and summary["by_kind"]["Company"]["merged"] > 0
     # against the simulator's truth: few false merges, most true links found
     assert metrics["precision"] > 0.95
     assert metrics["recall"] > 0.85
@@ -100,3 +101,12 @@ def test_cli_resolve_commands(case: tuple[Path, Path], capsys: pytest.CaptureFix
     assert "B-cubed" in capsys.readouterr().out
     assert main(["resolve", "accept", "x", "y", "-w", str(ws)]) != 0
     assert "no entity" in capsys.readouterr().err
+
+
+def test_company_names_compare_without_legal_form() -> None:
+    from palermo.resolve.companies import company_key, looks_like_organisation
+
+    assert company_key("SMITH FARM LTD") == company_key("Smith Farm Limited") == "smith farm"
+    assert company_key("Imobiliare Invest 12 S.R.L.") == "imobiliare invest 12"
+    assert looks_like_organisation("Smith Farm Ltd")
+    assert not looks_like_organisation("Ion Popescu")  # an account holder who is a person

@@ -119,9 +119,14 @@ def place_comparison(present: set[str]) -> cl.CustomComparison:
 class ModelSpec:
     present: frozenset[str]  # prepared columns that hold values
     link_type: Literal["dedupe_only", "link_only", "link_and_dedupe"]
+    kind: Literal["person", "company"] = "person"
 
 
 def settings(spec: ModelSpec) -> SettingsCreator:
+    if spec.kind == "company":
+        from palermo.resolve.companies import company_settings
+
+        return company_settings(spec)
     p = spec.present
     comparisons: list[Any] = [name_comparison()]
     if "dob" in p:
@@ -170,6 +175,11 @@ SMALL_PRIOR = 1e-3
 
 def train(linker: Linker, spec: ModelSpec) -> None:
     """Learn the model's parameters from the data (no labels needed)."""
+    if spec.kind == "company":
+        from palermo.resolve.companies import company_train
+
+        company_train(linker, spec)
+        return
     p = spec.present
     deterministic: list[Any] = [block_on("name_key", "dob") if "dob" in p else block_on("name_key")]
     if "id_number" in p:

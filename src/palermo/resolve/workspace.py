@@ -13,13 +13,14 @@ import json
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 import pyarrow as pa
 
 from palermo.errors import PalermoError
 from palermo.resolve import fields as F
+from palermo.resolve.companies import prepare_companies
 from palermo.resolve.link import Say, _scalar, connected_components, predict, prepare
 from palermo.resolve.model import ModelSpec
 from palermo.store import resolution as R
@@ -32,37 +33,74 @@ REVIEW = 0.7
 def resolve_workspace(
     store: Store, *, auto: float = AUTO, review: float = REVIEW, progress: Say | None = None
 ) -> dict[str, Any]:
+    """Resolve persons, then companies (and organisation-like account holders); one run."""
     say = progress or (lambda _msg, _fraction=None: None)
     if not 0 < review <= auto < 1:
         raise PalermoError(f"thresholds: need 0 < review ({review}) <= auto ({auto}) < 1")
     started = time.perf_counter()
-    say("reading persons")
-    records = R.person_records(store)
     run_id = R.next_run_id(store)
-    params = {"kind": "Person", "auto": auto, "review": review, "model": "palermo.resolve.model"}
-    if records.num_rows == 0:
-        summary: dict[str, Any] = {
-            "persons": 0,
-            "clusters": 0,
-            "merged_pairs": 0,
-            "review_pairs": 0,
-        }
-        R.save_run(store, run_id, params, summary, _empty_pairs(), _empty_clusters())
-        return summary | {"run_id": run_id}
+    params = {"kinds": ["Person", "Company"], "auto": auto, "review": review,
+              "model": "palermo.resolve.model / palermo.resolve.companies"}  # fmt: skip
+    dec = R.decisions(store)
+    pairs: list[pa.Table] = [_empty_pairs()]
+    clusters: list[pa.Table] = [_empty_clusters()]
+    by_kind: dict[str, dict[str, int]] = {}
+    for label, model_kind, read in (
+        ("Person", "person", R.person_records),
+        ("Company", "company", R.company_records),
+    ):
+        say(f"reading {label.lower()} entities")
+        records = read(store)
+        if records.num_rows == 0:
+            by_kind[label] = {"entities": 0, "clusters": 0}
+            continue
+        p, c, stats = _resolve_kind(records, label, model_kind, auto, review, dec, say)  # type: ignore[arg-type]
+        pairs.append(p)
+        clusters.append(c)
+        by_kind[label] = stats
+    pairs_table = pa.concat_tables(pairs, promote_options="permissive")
+    clusters_table = pa.concat_tables(clusters, promote_options="permissive")
+    summary: dict[str, Any] = {
+        "persons": by_kind["Person"]["entities"],
+        "companies": by_kind["Company"]["entities"],
+        "clusters": sum(k["clusters"] for k in by_kind.values()),
+        **{
+            f"{status}_pairs": sum(k.get(status, 0) for k in by_kind.values())
+            for status in ("merged", "review", "accepted", "rejected")
+        },
+        "by_kind": by_kind,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    R.save_run(store, run_id, params, summary, pairs_table, clusters_table)
+    return summary | {"run_id": run_id}
+
+
+def _resolve_kind(
+    records: pa.Table,
+    label: str,
+    model_kind: Literal["person", "company"],
+    auto: float,
+    review: float,
+    dec: dict[tuple[str, str], str],
+    say: Say,
+) -> tuple[pa.Table, pa.Table, dict[str, int]]:
     con = duckdb.connect()
     con.execute("SET threads = 2")
-    con.register("_r", records)
-    con.execute(
-        "CREATE TABLE raw_A AS SELECT entity_id AS record_id, * EXCLUDE (entity_id) FROM _r"
-    )
-    mapping = {f: f for f in F.FIELDS if f in records.column_names}
-    say("normalising")
-    present = prepare(con, {"A": mapping}, "record_id", None)
-    say("scoring")
-    pairs = predict(con, ModelSpec(present, "dedupe_only"), review, say)
+    say(f"normalising {label.lower()} entities")
+    if model_kind == "company":
+        present = prepare_companies(con, records)
+    else:
+        con.register("_r", records)
+        con.execute(
+            "CREATE TABLE raw_A AS SELECT entity_id AS record_id, * EXCLUDE (entity_id) FROM _r"
+        )
+        mapping = {f: f for f in F.FIELDS if f in records.column_names}
+        present = prepare(con, {"A": mapping}, "record_id", None)
+    say(f"scoring {label.lower()} pairs")
+    scored = predict(con, ModelSpec(present, "dedupe_only", model_kind), review, say)
     comps = [
         c[0][: -len("_weight")]
-        for c in con.execute(f"DESCRIBE {pairs}").fetchall()
+        for c in con.execute(f"DESCRIBE {scored}").fetchall()
         if c[0].endswith("_weight") and c[0] != "match_weight"
     ]
     levels = (
@@ -74,7 +112,6 @@ def resolve_workspace(
         if comps
         else "'{}'"
     )
-    dec = R.decisions(store)
     con.register(
         "_dec",
         pa.table(
@@ -90,15 +127,17 @@ def resolve_workspace(
     )
     con.execute(
         f"""CREATE TABLE _scored AS
-        SELECT least(record_id_l, record_id_r) AS left_id, greatest(record_id_l, record_id_r) AS right_id,
+        SELECT least(record_id_l, record_id_r) AS left_id,
+               greatest(record_id_l, record_id_r) AS right_id,
                match_probability, match_weight, {levels}::VARCHAR AS levels
-        FROM {pairs}"""
+        FROM {scored}"""
     )
-    # decisions on pairs the visible persons have, scored or not
+    # people's decisions on pairs of these entities, scored or not
     con.execute(
         f"""CREATE TABLE _pairs AS
-        SELECT coalesce(s.left_id, d.left_id) AS left_id, coalesce(s.right_id, d.right_id) AS right_id,
-               'Person' AS kind, coalesce(s.match_probability, 1.0) AS match_probability,
+        SELECT coalesce(s.left_id, d.left_id) AS left_id,
+               coalesce(s.right_id, d.right_id) AS right_id,
+               '{label}' AS kind, coalesce(s.match_probability, 1.0) AS match_probability,
                coalesce(s.match_weight, 0.0) AS match_weight,
                coalesce(s.levels, '{{"decision": "' || d.decision || '"}}') AS levels,
                CASE WHEN d.decision = 'accept' THEN 'accepted'
@@ -115,10 +154,10 @@ def resolve_workspace(
         "CREATE OR REPLACE TABLE _edges AS SELECT left_id AS a, right_id AS b FROM _pairs"
         " WHERE status IN ('merged', 'accepted')"
     )
-    say("clustering")
+    say(f"clustering {label.lower()} entities")
     connected_components(con)
     con.execute(
-        """CREATE TABLE _clusters AS
+        f"""CREATE TABLE _clusters AS
         WITH e AS (
             SELECT left_id AS node, right_id AS other, match_probability, match_weight, status,
                    levels FROM _pairs WHERE status IN ('merged', 'accepted')
@@ -132,7 +171,7 @@ def resolve_workspace(
                            (match_probability, other))::VARCHAR AS evidence,
                    bool_or(status = 'accepted') AS by_review
             FROM e GROUP BY node)
-        SELECT l.node AS entity_id, l.label AS cluster_id, 'Person' AS kind,
+        SELECT l.node AS entity_id, l.label AS cluster_id, '{label}' AS kind,
                coalesce(b.p, 1.0) AS match_probability, b.w AS match_weight,
                CASE WHEN b.node IS NULL THEN 'alone' WHEN b.by_review THEN 'review'
                     ELSE 'model' END AS decided_by,
@@ -147,17 +186,13 @@ def resolve_workspace(
         pa.array([_deciding(e) for e in clusters_table["evidence"].to_pylist()], pa.string()),
     )
     status = dict(con.execute("SELECT status, count(*) FROM _pairs GROUP BY status").fetchall())
-    summary = {
-        "persons": records.num_rows,
+    stats = {
+        "entities": records.num_rows,
         "clusters": _scalar(con, "SELECT count(DISTINCT cluster_id) FROM _clusters"),
-        "merged_pairs": int(status.get("merged", 0)),
-        "review_pairs": int(status.get("review", 0)),
-        "accepted_pairs": int(status.get("accepted", 0)),
-        "rejected_pairs": int(status.get("rejected", 0)),
-        "seconds": round(time.perf_counter() - started, 2),
+        **{s: int(status.get(s, 0)) for s in ("merged", "review", "accepted", "rejected")},
     }
-    R.save_run(store, run_id, params, summary, pairs_table, clusters_table)
-    return summary | {"run_id": run_id}
+    con.close()
+    return pairs_table, clusters_table, stats
 
 
 def _deciding(evidence: str | None) -> str | None:

@@ -45,6 +45,30 @@ def person_records(store: Store) -> pa.Table:
     )
 
 
+def company_records(store: Store) -> pa.Table:
+    """One row per Company / Organization the caller may see, and per LegalEntity whose name has
+    a legal form (an account holder such as 'SMITH FARM LTD'): entity_id, name, jurisdiction,
+    registration_number, address."""
+    from palermo.resolve.companies import looks_like_organisation
+
+    cond, params = store.scope.sql_filter("compartment")
+    table = store.engine.arrow(
+        "SELECT entity_id, any_value(schema) AS schema,"
+        " min(value) FILTER (WHERE prop = 'name') AS name,"
+        " min(value) FILTER (WHERE prop IN ('jurisdiction', 'country')) AS jurisdiction,"
+        " min(value) FILTER (WHERE prop = 'registrationNumber') AS registration_number,"
+        " min(value) FILTER (WHERE prop = 'address') AS address"
+        " FROM statements WHERE schema IN ('Company', 'Organization', 'LegalEntity')"
+        f" AND {cond} GROUP BY entity_id ORDER BY entity_id",
+        params,
+    )
+    keep = [
+        schema != "LegalEntity" or looks_like_organisation(name)
+        for schema, name in zip(table["schema"].to_pylist(), table["name"].to_pylist(), strict=True)
+    ]
+    return table.filter(pa.array(keep, pa.bool_())).drop_columns(["schema"])
+
+
 def entity_summary(store: Store, entity_id: str) -> dict[str, list[str]]:
     """An entity's properties (the caller's scope): {prop: [values]}; raises if not visible."""
     cond, params = store.scope.sql_filter("compartment")
