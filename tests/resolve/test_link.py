@@ -84,6 +84,24 @@ def test_a_name_in_three_scripts_and_layouts(tmp_path: Path) -> None:
     assert clusters["1"] == clusters["2"] == clusters["3"] != clusters["4"]
 
 
+def test_greek_arabic_and_cyrillic_names_meet_their_latin_spellings(tmp_path: Path) -> None:
+    rows = [
+        ("1", "Γιώργος", "Παπαδόπουλος", "1970-04-05"),
+        ("2", "Giorgos", "Papadopoulos", "05/04/1970"),
+        ("3", "محمد", "علي", "1980-01-09"),  # written without vowels
+        ("4", "Mohamed", "Ali", "1980-01-09"),
+        ("5", "Mohammed", "Aly", "09.01.1980"),
+        ("6", "Анна", "Иванова", "1990-02-03"),
+        ("7", "Anna", "Ivanova", "1990-02-03"),
+    ]
+    header = ["ID", "first_name", "last_name", "dob"]
+    path = write(tmp_path / "s.csv", header, [dict(zip(header, r, strict=True)) for r in rows])
+    link_files(path, id_column="ID", out=tmp_path / "c.csv")
+    c = {r["record_id"]: r["cluster_id"] for r in read(tmp_path / "c.csv")}
+    assert c["1"] == c["2"] and c["3"] == c["4"] == c["5"] and c["6"] == c["7"]
+    assert len({c["1"], c["3"], c["6"]}) == 3
+
+
 def test_link_two_lists_with_other_column_names(tmp_path: Path) -> None:
     a_rows, b_rows, truth = [], [], {}
     for lst, true_id, record in person_lists(400, 9, lists=2, duplicates=0.6):

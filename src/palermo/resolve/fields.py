@@ -110,6 +110,22 @@ def canonical_given(given: str | None) -> str | None:
     return canon[0] if canon else first
 
 
+_VOWELS = str.maketrans("", "", "aeiouy'`-")
+
+
+@lru_cache(maxsize=200_000)
+def skeleton(name_key: str | None) -> str | None:
+    """The consonants of a name, tokens sorted and run together, doubled letters once: how
+    names written without vowels (Arabic, Hebrew) meet their Latin spellings ('mhmd `ly' and
+    'mohammed aly' are both 'lmhmd')."""
+    if not name_key:
+        return None
+    tokens = sorted(t.translate(_VOWELS) for t in name_key.split())
+    text = "".join(tokens)
+    out = "".join(c for i, c in enumerate(text) if i == 0 or c != text[i - 1])
+    return out if len(out) >= 3 else None
+
+
 def split_names(
     first: str | None, last: str | None, full: str | None
 ) -> tuple[str | None, str | None, str | None]:

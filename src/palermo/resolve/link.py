@@ -174,6 +174,7 @@ def prepare(
             "given_canon": canon,
             "given_ph": g_ph,
             "family_ph": f_ph,
+            "name_skel": [F.skeleton(k) for k in key],
         }
     )
     con.register("_names", names)
@@ -220,7 +221,7 @@ def prepare(
         )
         SELECT
             d.source, d.record_id, d.record_id AS unique_id,
-            n.given, n.family, n.name_key, n.given_canon, n.given_ph, n.family_ph,
+            n.given, n.family, n.name_key, n.given_canon, n.given_ph, n.family_ph, n.name_skel,
             strftime(d.dob_date, '%Y-%m-%d') AS dob,
             CASE WHEN day(d.dob_date) <= 12 AND day(d.dob_date) <> month(d.dob_date)
                  THEN strftime(d.dob_date, '%Y-%d-%m') END AS dob_swap,

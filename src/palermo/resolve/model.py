@@ -58,6 +58,12 @@ def name_comparison() -> cl.CustomComparison:
                 3e-3,
             ),
             _level(
+                "name_skel_l = name_skel_r",
+                "same consonants (a name from a script written without vowels)",
+                0.04,
+                1e-3,
+            ),
+            _level(
                 f"({_jw('family', 0.92)}) AND left(given_l, 1) = left(given_r, 1)",
                 "same family name, same initial",
                 0.05,
@@ -102,12 +108,19 @@ def place_comparison(present: set[str]) -> cl.CustomComparison:
     cols = [c for c in ("address", "postcode", "city") if c in present]
     null = " AND ".join(f"({c}_l IS NULL OR {c}_r IS NULL)" for c in cols)
     levels.append(cll.CustomLevel(null, "no place to compare").configure(is_null_level=True))
+    # the fields agree together more often for the same person than apart: levels for the
+    # combinations, not three comparisons assumed independent (they are not: postcode -> city)
+    addr, post, city = _jw("address", 0.92), "postcode_l = postcode_r", "city_l = city_r"
+    if {"address", "postcode"} <= present:
+        levels.append(_level(f"{addr} AND {post}", "same address and postcode", 0.45, 1e-4))
     if "address" in present:
-        levels.append(_level(_jw("address", 0.92), "same address", 0.5, 5e-4))
+        levels.append(_level(addr, "same address", 0.2, 5e-4))
+    if {"postcode", "city"} <= present:
+        levels.append(_level(f"{post} AND {city}", "same postcode and city", 0.12, 1e-3))
     if "postcode" in present:
-        levels.append(_level("postcode_l = postcode_r", "same postcode", 0.2, 2e-3))
+        levels.append(_level(post, "same postcode", 0.08, 2e-3))
     if "city" in present:
-        levels.append(_level("city_l = city_r", "same city", 0.15, 0.02))
+        levels.append(_level(city, "same city", 0.1, 0.02))
     levels.append(cll.ElseLevel())
     return cl.CustomComparison(
         output_column_name="place", comparison_description="address, postcode, city",
