@@ -455,7 +455,8 @@ def resolve(
         return
     out.print(
         f"resolution run {summary['run_id']}: {summary['persons']:,} persons and"
-        f" {summary['companies']:,} companies in {summary['clusters']:,} clusters;"
+        f" {summary['companies']:,} companies in {summary['clusters']:,} clusters,"
+        f" {summary['addresses']:,} addresses written as {summary['address_clusters']:,};"
         f" {summary['merged_pairs']:,} pairs merged,"
         f" {summary['review_pairs']:,} waiting for review (palermo resolve review),"
         f" {summary.get('accepted_pairs', 0)} accepted and {summary.get('rejected_pairs', 0)}"

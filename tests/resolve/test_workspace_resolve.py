@@ -110,3 +110,30 @@ def test_company_names_compare_without_legal_form() -> None:
     assert company_key("Imobiliare Invest 12 S.R.L.") == "imobiliare invest 12"
     assert looks_like_organisation("Smith Farm Ltd")
     assert not looks_like_organisation("Ion Popescu")  # an account holder who is a person
+
+
+def test_addresses_written_differently_get_one_id(case: tuple[Path, Path]) -> None:
+    from palermo.resolve.addresses import resolve_addresses
+
+    table = resolve_addresses(
+        [
+            "Str. Mihai Eminescu nr. 5, București",
+            "Strada Mihai Eminescu 5 Bucuresti",
+            "Strada Mihai Eminescu 7 Bucuresti",  # another house
+            "Flat 35, Brown Pass, B4U 7SW East Diane",
+            "Flat 36, Brown Pass, B4U 7SW East Diane",  # another flat
+        ]
+    )
+    ids = dict(zip(table["address"].to_pylist(), table["address_id"].to_pylist(), strict=True))
+    assert ids["Str. Mihai Eminescu nr. 5, București"] == ids["Strada Mihai Eminescu 5 Bucuresti"]
+    assert ids["Strada Mihai Eminescu 5 Bucuresti"] != ids["Strada Mihai Eminescu 7 Bucuresti"]
+    assert (
+        ids["Flat 35, Brown Pass, B4U 7SW East Diane"]
+        != ids["Flat 36, Brown Pass, B4U 7SW East Diane"]
+    )
+    _sim, ws = case
+    with palermo.open(ws) as w:
+        summary = w.resolve()
+        stored = w.sql("SELECT count(*) AS n FROM address_resolution").to_pylist()[0]["n"]
+    assert stored == summary["addresses"] > 0
+    assert summary["address_clusters"] <= summary["addresses"]

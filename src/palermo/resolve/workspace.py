@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from palermo.errors import PalermoError
 from palermo.resolve import fields as F
+from palermo.resolve.addresses import resolve_addresses
 from palermo.resolve.companies import prepare_companies
 from palermo.resolve.link import Say, _scalar, connected_components, predict, prepare
 from palermo.resolve.model import ModelSpec
@@ -58,12 +59,20 @@ def resolve_workspace(
         pairs.append(p)
         clusters.append(c)
         by_kind[label] = stats
+    say("addresses")
+    addresses = resolve_addresses(R.address_values(store))
+    by_kind["Address"] = {
+        "entities": addresses.num_rows,
+        "clusters": len(set(addresses["address_id"].to_pylist())),
+    }
     pairs_table = pa.concat_tables(pairs, promote_options="permissive")
     clusters_table = pa.concat_tables(clusters, promote_options="permissive")
     summary: dict[str, Any] = {
         "persons": by_kind["Person"]["entities"],
         "companies": by_kind["Company"]["entities"],
-        "clusters": sum(k["clusters"] for k in by_kind.values()),
+        "addresses": by_kind["Address"]["entities"],
+        "address_clusters": by_kind["Address"]["clusters"],
+        "clusters": by_kind["Person"]["clusters"] + by_kind["Company"]["clusters"],
         **{
             f"{status}_pairs": sum(k.get(status, 0) for k in by_kind.values())
             for status in ("merged", "review", "accepted", "rejected")
@@ -71,7 +80,7 @@ def resolve_workspace(
         "by_kind": by_kind,
         "seconds": round(time.perf_counter() - started, 2),
     }
-    R.save_run(store, run_id, params, summary, pairs_table, clusters_table)
+    R.save_run(store, run_id, params, summary, pairs_table, clusters_table, addresses)
     return summary | {"run_id": run_id}
 
 

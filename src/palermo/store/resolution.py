@@ -69,6 +69,17 @@ def company_records(store: Store) -> pa.Table:
     return table.filter(pa.array(keep, pa.bool_())).drop_columns(["schema"])
 
 
+def address_values(store: Store) -> list[str]:
+    """Every distinct address written in the sources the caller may see."""
+    cond, params = store.scope.sql_filter("compartment")
+    return [
+        r[0]
+        for r in store.engine.rows(
+            f"SELECT DISTINCT value FROM statements WHERE prop = 'address' AND {cond}", params
+        )
+    ]
+
+
 def entity_summary(store: Store, entity_id: str) -> dict[str, list[str]]:
     """An entity's properties (the caller's scope): {prop: [values]}; raises if not visible."""
     cond, params = store.scope.sql_filter("compartment")
@@ -142,11 +153,23 @@ def save_run(
     summary: dict[str, Any],
     pairs: pa.Table,
     clusters: pa.Table,
+    addresses: pa.Table | None = None,
 ) -> None:
     """Replace the current resolution with this run's (history: resolution_runs and the audit)."""
     with store.engine.transaction():
         store.engine.execute("DELETE FROM resolution_pairs")
         store.engine.execute("DELETE FROM resolution")
+        store.engine.execute("DELETE FROM address_resolution")
+        if addresses is not None and addresses.num_rows:
+            store.engine.register("_addresses", addresses)
+            try:
+                store.engine.execute(
+                    "INSERT INTO address_resolution SELECT address, address_id, fingerprint, score,"
+                    " ? FROM _addresses",
+                    [run_id],
+                )
+            finally:
+                store.engine.unregister("_addresses")
         store.engine.register("_pairs", pairs)
         store.engine.register("_clusters", clusters)
         try:

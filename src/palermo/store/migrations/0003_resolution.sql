@@ -43,3 +43,13 @@ CREATE TABLE resolution_runs (
     parameters JSON NOT NULL,
     summary    JSON NOT NULL
 );
+
+-- Addresses are property values, not entities: the same house written in several ways (a register,
+-- a hotline report, a KYC record) gets one address_id, so that "shares an address" can be seen.
+CREATE TABLE address_resolution (
+    address     VARCHAR NOT NULL,           -- the value as stored (statements.value)
+    address_id  VARCHAR NOT NULL,           -- the smallest fingerprint of its cluster
+    fingerprint VARCHAR,                    -- rigour.addresses.address_fingerprint
+    score       DOUBLE,                     -- the strongest similarity that put it there (1: alone)
+    run_id      BIGINT NOT NULL
+);
