@@ -160,7 +160,13 @@ def test_version_1_workspace_is_migrated_to_entity_keys(tmp_path: Path) -> None:
     con = duckdb.connect(str(tmp_path / "ws" / "palermo.duckdb"))
     con.execute("DROP TABLE payments")
     con.execute("DROP TABLE entity_keys")
-    for later in ("resolution", "resolution_pairs", "resolution_decisions", "resolution_runs"):
+    for later in (
+        "resolution",
+        "resolution_pairs",
+        "resolution_decisions",
+        "resolution_runs",
+        "address_resolution",
+    ):
         con.execute(f"DROP TABLE {later}")  # version 3
     con.execute(payments_ddl)
     con.execute("DELETE FROM schema_version WHERE version > 1")
