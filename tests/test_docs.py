@@ -34,6 +34,7 @@ def test_readme_command_parses(argv: list[str], capsys: pytest.CaptureFixture[st
         "quarantine": None,
         "audit": None,
         "resolve": {"review", "accept", "reject", "undo", "evaluate"},
+        "network": None,
     }
     sub = groups.get(words[0], set()) if words else set()
     verbs = (

@@ -1,0 +1,1 @@
+"""Network intelligence: graphs, cells, positions, key players (igraph, leidenalg)."""
