@@ -48,10 +48,15 @@ def _q(name: str) -> str:
 
 
 def read_edges(
-    path: Path, source: str, target: str, weight: str | None = None, time: str | None = None
+    path: Path,
+    source: str | None,
+    target: str | None,
+    weight: str | None = None,
+    time: str | None = None,
 ) -> EdgeList:
     """Read an edge list (CSV). Undirected: a-b and b-a are one edge; duplicates are summed
-    (weights) and counted; self-loops are dropped and counted."""
+    (weights) and counted; self-loops are dropped and counted. Without --source/--target, the
+    columns named source and target are used, else the first two columns."""
     path = Path(path)
     if not path.is_file():
         raise PalermoError(f"{path}: no such file")
@@ -67,6 +72,13 @@ def read_edges(
     except duckdb.Error as exc:
         raise PalermoError(f"{path}: cannot be read as CSV: {str(exc).splitlines()[0]}") from None
     header = [r[0] for r in con.execute("DESCRIBE raw").fetchall() if r[0] != "_row"]
+    if source is None or target is None:
+        if {"source", "target"} <= set(header):
+            source, target = source or "source", target or "target"
+        elif len(header) >= 2:
+            source, target = source or header[0], target or header[1]
+        else:
+            raise PalermoError(f"{path}: an edge list needs two columns (found {len(header)})")
     wanted = {"--source": source, "--target": target, "--weight": weight, "--time": time}
     missing = [f"{opt} {col!r}" for opt, col in wanted.items() if col and col not in header]
     if missing:
@@ -190,8 +202,8 @@ def _betweenness(g: ig.Graph) -> list[float]:
 def analyze(
     path: Path,
     *,
-    source: str,
-    target: str,
+    source: str | None,
+    target: str | None,
     weight: str | None = None,
     time: str | None = None,
     out: Path,
