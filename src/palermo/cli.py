@@ -613,7 +613,7 @@ def network_analyze(
     top_nodes, internal/external weight, first/last seen) and summary.json. Ties are undirected:
     a-b and b-a are one tie, duplicate rows are summed (weights) and self-loops dropped, both
     counted in the summary. Communities: Leiden (modularity, seed 42). Betweenness: distances
-    1/weight, exact up to 5,000 nodes. Brokerage: pairs of a node's neighbours not tied to each
+    1/weight, exact up to 5,000 nodes, else sampled. Brokerage: pairs of a node's neighbours not tied to each
     other (Gould-Fernandez total). Key players: the greedy set whose removal fragments most.
 
     Example: palermo network analyze calls.csv --source caller --target callee --weight n --out net

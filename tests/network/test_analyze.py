@@ -131,3 +131,20 @@ def test_cli_two_node_graph(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert rc == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["nodes"] == 2 and summary["communities"] == 1
+
+
+def test_sampled_betweenness_estimates_the_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above the exact limit, betweenness from sampled sources, scaled: close to exact."""
+    import igraph as ig
+    import numpy as np
+
+    import palermo.network.analyze as A
+
+    g = ig.Graph.Barabasi(1500, 3, outpref=False)
+    g.es["weight"] = [1.0] * g.ecount()
+    exact = np.array(A._betweenness(g))
+    monkeypatch.setattr(A, "EXACT_BETWEENNESS_MAX", 100)
+    estimate = np.array(A._betweenness(g))
+    assert np.corrcoef(exact, estimate)[0, 1] > 0.95
+    assert abs(estimate.sum() / exact.sum() - 1) < 0.1
+    assert set(np.argsort(-exact)[:3]) & set(np.argsort(-estimate)[:5])
