@@ -823,7 +823,8 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of the simulated case.")] = 2024,
 ) -> None:
     """Build a demo workspace: simulate a mid-size mixed-transnational case, ingest all of its
-    sources through its manifest, and print the workspace's summary. The rows the simulator
+    sources through its manifest, resolve who is who (scored against the simulator's truth), and
+    print the workspace's summary. The rows the simulator
     breaks on purpose end in the quarantine (`palermo quarantine list -w demo-workspace`).
 
     Example: palermo demo --workspace demo-workspace
@@ -844,6 +845,16 @@ def demo(
     out.print(
         f"ingested {len(reports)} files: {stored:,} rows stored, {quarantined} quarantined"
         f" (the simulator breaks {summary['broken_rows']} rows on purpose)",
+        markup=False,
+    )
+    with Workspace.open(workspace, actor="demo") as ws, _progress(True) as say:
+        resolved = ws.resolve(progress=say)
+        metrics = ws.evaluate_resolution(case / "truth")
+    out.print(
+        f"resolved {resolved['persons']:,} persons and {resolved['companies']:,} companies into"
+        f" {resolved['clusters']:,} clusters ({resolved['review_pairs']} pairs for review:"
+        f" palermo resolve review -w {workspace}); against the simulator's truth: precision"
+        f" {metrics['precision']}, recall {metrics['recall']}, F1 {metrics['f1']}",
         markup=False,
     )
     status(workspace=workspace, json_out=False)

@@ -76,3 +76,18 @@ def test_cli_simulate_then_ingest(tmp_path: Path) -> None:
         capture_output=True, text=True,
     )  # fmt: skip
     assert bad.returncode != 0 and "unknown scenario" in bad.stderr
+
+
+def test_demo_command_builds_a_resolved_workspace(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What `make demo` runs (at the tiny scale here): simulate, ingest, resolve, summarise."""
+    from palermo.cli import main
+
+    ws, case = tmp_path / "ws", tmp_path / "case"
+    assert main(["demo", "--workspace", str(ws), "--case", str(case), "--scale", "tiny"]) == 0
+    text = capsys.readouterr().out
+    assert "ingested" in text and "resolved" in text and "F1" in text
+    with palermo.open(ws) as w:
+        assert w.status()["totals"]["payments"] > 0
+        assert w.resolution()
