@@ -1,1 +1,1 @@
-"""Network intelligence: graphs, cells, positions, key players (igraph, leidenalg)."""
+"""Network intelligence: graphs, cells, positions, key players (igraph)."""

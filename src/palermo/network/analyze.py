@@ -3,7 +3,7 @@ agencies' data, research data), without a workspace.
 
 Read with DuckDB (duplicate edges aggregated, self-loops dropped and counted, bad values refused
 with the row), built as an igraph graph (C core) from the aggregated arrays, communities by Leiden
-(leidenalg, fixed seed), positions by igraph. Only the greedy key-player search loops in Python,
+(igraph's C implementation, fixed seed), positions by igraph. Only the greedy key-player search loops in Python,
 over a small candidate set (see ``key_players``).
 """
 
@@ -12,13 +12,13 @@ from __future__ import annotations
 import csv
 import json
 import math
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import igraph as ig
-import leidenalg
 import numpy as np
 
 from palermo.errors import PalermoError
@@ -154,6 +154,26 @@ def build(edges: EdgeList) -> ig.Graph:
     return g
 
 
+LEIDEN_CONVERGE_MAX = 20_000  # up to this many nodes Leiden iterates until nothing changes
+LEIDEN_ITERATIONS = 10  # above, this many iterations (modularity within ~2% of converged)
+
+
+def leiden(g: ig.Graph, resolution: float = 1.0) -> list[int]:
+    """Communities by Leiden (igraph's C implementation), modularity with the given resolution,
+    reproducible: igraph draws from Python's ``random``, seeded here."""
+    state = random.getstate()
+    random.seed(SEED)
+    try:
+        iterations = -1 if g.vcount() <= LEIDEN_CONVERGE_MAX else LEIDEN_ITERATIONS
+        clustering = g.community_leiden(
+            objective_function="modularity", weights="weight", resolution=resolution,
+            n_iterations=iterations,
+        )  # fmt: skip
+    finally:
+        random.setstate(state)
+    return list(clustering.membership)
+
+
 def fragmentation(g: ig.Graph) -> float:
     """Borgatti's F: the share of node pairs that cannot reach each other."""
     n = g.vcount()
@@ -163,30 +183,49 @@ def fragmentation(g: ig.Graph) -> float:
     return float(1.0 - (sizes * (sizes - 1)).sum() / (n * (n - 1)))
 
 
-def key_players(g: ig.Graph, k: int, candidates: int = 30) -> list[int]:
+def key_players(
+    g: ig.Graph, k: int, candidates: int = 30, betweenness: list[float] | None = None
+) -> list[int]:
     """Greedy key-player set (Borgatti's KPP-NEG): k nodes whose removal fragments the network
-    most, chosen one at a time among the ``candidates`` nodes of highest degree and betweenness
-    at each step (an exhaustive search is exponential; the greedy choice is the usual one)."""
+    most, chosen one at a time among the ``candidates`` remaining nodes of highest degree (now)
+    and of highest betweenness (in the intact network: computed once, as betweenness is the
+    costly part on large graphs). An exhaustive search is exponential; the greedy choice is the
+    usual one. Ties go to the earliest node."""
+    btw_all = np.array(
+        betweenness if betweenness is not None else _betweenness(g), dtype=np.float64
+    )
     chosen: list[int] = []
     h = g.copy()
     h.vs["orig"] = list(range(g.vcount()))
     for _ in range(min(k, g.vcount() - 1)):
         if h.ecount() == 0:
             break
+        orig = np.array(h.vs["orig"])
         deg = np.array(h.degree())
-        btw = np.array(_betweenness(h), dtype=np.float64)
+        btw = btw_all[orig]
         pool = sorted(set(np.argsort(-deg, kind="stable")[:candidates].tolist())
                       | set(np.argsort(-btw, kind="stable")[:candidates].tolist()))  # fmt: skip
+        # removing a node that is not an articulation point only shrinks its component by one:
+        # its fragmentation is arithmetic; only articulation points need the graph cut
+        arts = set(h.articulation_points())
+        comps = h.connected_components()
+        sizes = np.array(comps.sizes(), dtype=np.float64)
+        membership = comps.membership
+        pairs = float((sizes * (sizes - 1)).sum())
+        m = h.vcount() - 1  # nodes left after the removal
         best, best_f = -1, -1.0
         for v in pool:
-            trial = h.copy()
-            trial.delete_vertices([v])
-            f = fragmentation(trial)
-            if f > best_f + 1e-12 or (
-                abs(f - best_f) <= 1e-12 and h.vs[v]["orig"] < h.vs[best]["orig"]
-            ):
+            if v in arts:
+                trial = h.copy()
+                trial.delete_vertices([v])
+                f = fragmentation(trial)
+            else:
+                size = sizes[membership[v]]
+                left = pairs - size * (size - 1) + (size - 1) * (size - 2)
+                f = 1.0 - left / (m * (m - 1)) if m > 1 else 0.0
+            if f > best_f + 1e-12 or (abs(f - best_f) <= 1e-12 and orig[v] < orig[best]):
                 best, best_f = v, f
-        chosen.append(int(h.vs[best]["orig"]))
+        chosen.append(int(orig[best]))
         h.delete_vertices([best])
     return chosen
 
@@ -219,11 +258,8 @@ def analyze(
     edges = read_edges(path, source, target, weight, time)
     g = build(edges)
     n = g.vcount()
-    part = leidenalg.find_partition(
-        g, leidenalg.RBConfigurationVertexPartition, weights="weight",
-        resolution_parameter=resolution, seed=SEED, n_iterations=-1,
-    )  # fmt: skip
-    membership = _canonical_communities(list(part.membership), edges.names)
+    membership_raw = leiden(g, resolution)
+    membership = _canonical_communities(membership_raw, edges.names)
     degree = g.degree()
     strength = g.strength(weights="weight")
     btw = _betweenness(g)
@@ -234,7 +270,7 @@ def analyze(
     local_cc = g.transitivity_local_undirected(mode="zero")
     # Gould-Fernandez total brokerage, undirected: pairs of neighbours not tied to each other
     brokerage = [round((1 - c) * d * (d - 1) / 2) for c, d in zip(local_cc, degree, strict=True)]
-    kp = key_players(g, key_player_k)
+    kp = key_players(g, key_player_k, betweenness=btw)
     kp_rank = {v: i + 1 for i, v in enumerate(kp)}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
