@@ -946,39 +946,21 @@ class CrimeSim:
                 if rng.random() < 0.3:  # mixed into the front's takings (a cash business)
                     front = self.w.c_account[cell.front]
                     chunk = round(min(chunk, cap * float(rng.uniform(0.08, 0.3))), 2)
-                    self.move(
-                        day,
-                        node,
-                        f"acc:{front}",
-                        chunk,
-                        "placement",
-                        observed=(
-                            self.w.cash_account[self.w.acc_bank[front]],
-                            front,
-                            "cash_deposit",
-                            "takings",
-                            "front_takings",
-                        ),
-                    )
+                    self._cash_deposit(day, node, front, chunk, "takings", "front_takings")
                     left -= chunk
                     continue
                 self.ledger.move(self.ts(day), node, f"cash:{mule}", chunk, "handover", False)
-                self.move(
-                    day,
-                    f"cash:{mule}",
-                    f"acc:{acc}",
-                    chunk,
-                    "placement",
-                    observed=(
-                        self.w.cash_account[self.w.acc_bank[acc]],
-                        acc,
-                        "cash_deposit",
-                        "cash deposit",
-                        "structuring",
-                    ),
-                )
+                self._cash_deposit(day, f"cash:{mule}", acc, chunk, "cash deposit", "structuring")
                 left -= chunk
             self.call(d, cell.leader, money.leader, "money")
+
+    def _cash_deposit(
+        self, day: int, src: str, acc: int, amount: float, reference: str, label: str
+    ) -> None:
+        """Cash paid in over the counter of ``acc``'s bank (placement)."""
+        cash = self.w.cash_account[self.w.acc_bank[acc]]
+        self.move(day, src, f"acc:{acc}", amount, "placement",
+                  observed=(cash, acc, "cash_deposit", reference, label))  # fmt: skip
 
     def _contract_on(self, cell: Cell, d: int) -> Contract | None:
         for con in self.contracts:
