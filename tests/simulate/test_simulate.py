@@ -284,3 +284,19 @@ def test_identifiers_are_valid_for_their_country() -> None:
         for _ in range(50):
             account = "".join(str(d) for d in rng.integers(0, 10, digits))
             IBAN(iban(country, code, account))  # raises if invalid
+
+
+def test_byte_identical_across_processes(tmp_path: Path) -> None:
+    """Python's hash seed (set order) must not leak into the output: two processes with
+    different PYTHONHASHSEED write the same bytes (Faker's it_IT city list is built from a set)."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import sys; from palermo.simulate import simulate; simulate(sys.argv[1], 'tiny', 4, sys.argv[2])"
+    for n in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": n}
+        subprocess.run(
+            [sys.executable, "-c", code, "sexual-exploit", str(tmp_path / n)], env=env, check=True
+        )
+    assert digest(tmp_path / "1") == digest(tmp_path / "2")

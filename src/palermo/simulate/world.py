@@ -226,13 +226,17 @@ class World:
 
         fake = Faker(LOCALES.get(country, "en_GB"))
         fake.seed_instance(seed)
+        # some locales (it_IT) build their city list from a set at import: its order changes with
+        # Python's hash seed, so draw from it sorted, or the output would differ between runs
+        provider = fake.provider("faker.providers.address")
+        cities = sorted(getattr(provider, "cities", None) or [])
         out = []
         for _ in range(n):
             idx = len(self.a_id)
             self.a_id.append(f"A{idx:07d}")
             street = fake.street_address().replace("\n", ", ")
             self.a_street.append(street)
-            self.a_city.append(fake.city())
+            self.a_city.append(str(fake.random_element(cities)) if cities else fake.city())
             self.a_postcode.append(fake.postcode())
             self.a_country.append(country)
             out.append(idx)
