@@ -587,12 +587,43 @@ def resolve_evaluate(
     )
 
 
+def _when(text: str | None, option: str) -> Any:
+    """A --since / --until value: an ISO date or time (UTC unless it says otherwise)."""
+    if text is None:
+        return None
+    from datetime import UTC, datetime
+
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        raise PalermoError(f"{option} {text!r}: not a date or time (e.g. 2024-03-01)") from None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+LayersOpt = Annotated[
+    str,
+    typer.Option(
+        help="Workspace layers: all, or a comma list of calls, payments, shared_address,"
+        " shared_phone, vehicle, co_travel, ownership, employment, family, associates, ads."
+    ),
+]
+SinceOpt = Annotated[str | None, typer.Option(help="Only ties from this date/time on (ISO, UTC).")]
+UntilOpt = Annotated[str | None, typer.Option(help="Only ties before this date/time (ISO, UTC).")]
+
+
 @network_app.command("analyze")
 def network_analyze(
-    edges: Annotated[Path, typer.Argument(help="Edge list (CSV), one row per tie.")],
-    source: Annotated[str, typer.Option(help="Column of one end of the tie.")],
-    target: Annotated[str, typer.Option(help="Column of the other end.")],
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the results.")],
+    edges: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Edge list (CSV), one row per tie; without it: the workspace's network."
+        ),
+    ] = None,
+    source: Annotated[str | None, typer.Option(help="Column of one end of the tie.")] = None,
+    target: Annotated[str | None, typer.Option(help="Column of the other end.")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the results.")] = Path(
+        "network"
+    ),
     weight: Annotated[
         str | None, typer.Option(help="Column with a number >= 0 (e.g. calls, amount).")
     ] = None,
@@ -605,25 +636,52 @@ def network_analyze(
     resolution: Annotated[
         float, typer.Option(help="Leiden resolution: higher gives more, smaller communities.")
     ] = 1.0,
+    layers: LayersOpt = "all",
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    workspace: WorkspaceOpt = DEFAULT_WS,
     json_out: JsonOpt = False,
 ) -> None:
-    """Communities, positions and key players of any edge list, without a workspace. Writes
-    nodes.csv (node, community, degree, strength, betweenness, pagerank, eigenvector, coreness,
-    constraint, brokerage, key_player_rank), communities.csv (community, size, members, density,
-    top_nodes, internal/external weight, first/last seen) and summary.json. Ties are undirected:
-    a-b and b-a are one tie, duplicate rows are summed (weights) and self-loops dropped, both
-    counted in the summary. Communities: Leiden (modularity, seed 42). Betweenness: distances
-    1/weight, exact up to 5,000 nodes, else sampled. Brokerage: pairs of a node's neighbours not tied to each
-    other (Gould-Fernandez total). Key players: the greedy set whose removal fragments most.
+    """Communities, positions and key players of any edge list, or of the workspace's network.
+
+    With EDGES.csv (no workspace): writes nodes.csv (node, community, degree, strength,
+    betweenness, pagerank, eigenvector, coreness, constraint, brokerage, key_player_rank),
+    communities.csv (community, size, members, density, top_nodes, internal/external weight,
+    first/last seen) and summary.json. Ties are undirected: a-b and b-a are one tie, duplicate
+    rows are summed (weights) and self-loops dropped, both counted in the summary. Communities:
+    Leiden (modularity, seed 42). Betweenness: distances 1/weight, exact up to 5,000 nodes, else
+    sampled. Brokerage: pairs of a node's neighbours not tied to each other (Gould-Fernandez
+    total). Key players: the greedy set whose removal fragments most.
+
+    Without EDGES: the workspace's resolved entities are the nodes and the --layers their ties
+    (within --since/--until); nodes.csv adds label, kind, the inferred role with its probability
+    and the features behind it, roles.csv every role's probability, communities.csv the cells'
+    countries, sectors, money in/out and activity period, edges.csv every tie with its layers and
+    evidence rows; the findings (key players, brokers, roles, cells) are stored in the workspace.
 
     Example: palermo network analyze calls.csv --source caller --target callee --weight n --out net
-    """
-    from palermo.network.analyze import analyze
 
-    summary = analyze(
-        edges, source=source, target=target, weight=weight, time=time, out=out_dir,
-        key_player_k=key_players, resolution=resolution,
-    )  # fmt: skip
+    Example: palermo network analyze -w case-17 --layers calls,payments --since 2024-01-01 --out net
+    """
+    if edges is None:
+        from palermo.network.workspace import analyse_workspace
+        from palermo.store.graph import parse_layers
+
+        with Workspace.open(workspace) as ws:
+            summary = analyse_workspace(
+                ws.store, out=out_dir, layers=parse_layers(layers),
+                since=_when(since, "--since"), until=_when(until, "--until"),
+                key_player_k=key_players, resolution=resolution,
+            )  # fmt: skip
+    else:
+        if source is None or target is None:
+            raise PalermoError("an edge list needs --source and --target (its two end columns)")
+        from palermo.network.analyze import analyze
+
+        summary = analyze(
+            edges, source=source, target=target, weight=weight, time=time, out=out_dir,
+            key_player_k=key_players, resolution=resolution,
+        )  # fmt: skip
     if json_out:
         _print_json(summary)
         return
@@ -634,13 +692,95 @@ def network_analyze(
         f" -> {out_dir}/nodes.csv, communities.csv",
         markup=False,
     )
+    if "roles" in summary:
+        roles = ", ".join(f"{r} {n}" for r, n in summary["roles"].items() if r != "none")
+        out.print(f"roles: {roles}; {summary['findings_stored']} findings stored", markup=False)
     for note in summary["notes"]:
         out.print(f"note: {note}", markup=False)
 
 
+@network_app.command("build")
+def network_build(
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the tables.")] = Path(
+        "network"
+    ),
+    layers: LayersOpt = "all",
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write the workspace's network as tables, for other tools or `palermo network analyze
+    EDGES.csv`: ties.csv (a, b, layer, events, amount, duration_s, first, last, evidence: one row
+    per pair of nodes and layer), nodes.csv (node, kind, label, countries, sectors, entities) and
+    flows.csv (payer, payee, payments, amount: money between nodes, directed).
+
+    Example: palermo network build -w case-17 --layers calls,co_travel --out net
+    """
+    from palermo.network.workspace import write_tables
+    from palermo.store.graph import parse_layers
+
+    with Workspace.open(workspace) as ws:
+        summary = write_tables(
+            ws.store, out_dir, parse_layers(layers), _when(since, "--since"),
+            _when(until, "--until"),
+        )  # fmt: skip
+    if json_out:
+        _print_json(summary)
+        return
+    per = ", ".join(f"{k} {v:,}" for k, v in summary["ties_per_layer"].items())
+    out.print(
+        f"{summary['nodes']:,} nodes, {summary['ties']:,} ties ({per}) -> {out_dir}/ties.csv,"
+        " nodes.csv, flows.csv",
+        markup=False,
+    )
+    for note in summary["notes"]:
+        out.print(f"note: {note}", markup=False)
+
+
+@network_app.command("evaluate")
+def network_evaluate(
+    truth: Annotated[Path, typer.Option(help="The truth/ folder of a simulated case.")],
+    layers: LayersOpt = "all",
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    json_out: JsonOpt = False,
+) -> None:
+    """Score the workspace network's inferred roles (macro-F1 over the offender roles and
+    victims, per role precision and recall) and its communities (ARI and NMI against the true
+    cells) against a simulated case's ground truth.
+
+    Example: palermo network evaluate --truth case-sim/truth -w case-17
+    """
+    from palermo.network.evaluate import evaluate
+    from palermo.store.graph import parse_layers
+
+    with Workspace.open(workspace) as ws:
+        metrics = evaluate(ws.store, truth, layers=parse_layers(layers))
+    if json_out:
+        _print_json(metrics)
+        return
+    out.print(
+        f"{metrics['nodes_matched']:,} of {metrics['nodes']:,} nodes matched to the truth;"
+        f" roles macro-F1 {metrics['role_macro_f1']}; cells ARI {metrics['cells_ari']}, NMI"
+        f" {metrics['cells_nmi']} ({metrics['cell_members_matched']} offenders and victims)",
+        markup=False,
+    )
+    for role, m in metrics["roles"].items():
+        out.print(
+            f"  {role}: precision {m['precision']}, recall {m['recall']}, F1 {m['f1-score']}"
+            f" ({int(m['support'])} in truth)",
+            markup=False,
+        )
+
+
 @network_app.command("disrupt")
 def network_disrupt(
-    edges: Annotated[Path, typer.Argument(help="Edge list (CSV), one row per tie.")],
+    edges: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Edge list (CSV), one row per tie; without it: the workspace's network."
+        ),
+    ] = None,
     source: Annotated[
         str | None,
         typer.Option(help="Column of one end (default: 'source', else the first column)."),
@@ -660,34 +800,176 @@ def network_disrupt(
         str,
         typer.Option(
             help="all, or a comma list of: degree, betweenness (recomputed after each removal),"
-            " betweenness_once, pagerank, key_player, random (averaged over 20 seeds)."
+            " betweenness_once, pagerank, key_player, random (averaged over 20 seeds); on the"
+            " workspace also final_exploiters, money_handlers (by inferred role) and money_flow"
+            " (the most money on its ties)."
         ),
     ] = "all",
+    relink: Annotated[
+        float,
+        typer.Option(
+            help="Recovery: after the removals, each pair of a removed node's remaining"
+            " neighbours re-links with this probability (pairwise), or its best-connected"
+            " neighbour takes over each of its ties with it (takeover); 0 disables."
+        ),
+    ] = 0.5,
+    layers: LayersOpt = "all",
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    focus: Annotated[
+        str,
+        typer.Option(
+            help="Workspace: 'suspects' (nodes with an offender role and the phones/accounts"
+            " tied to two of them) or 'all' (the whole workspace)."
+        ),
+    ] = "suspects",
+    workspace: WorkspaceOpt = DEFAULT_WS,
     json_out: JsonOpt = False,
 ) -> None:
     """Which arrests would dismantle the network? Remove K nodes by each strategy, one at a
     time, and write strategies.csv (strategy, step, removed_node, lcc_fraction, components,
-    flow_cut_fraction: one row per removal, step 0 = the intact network) and strategies.png /
-    strategies.svg (largest component's share vs nodes removed, one line per strategy).
-    flow_cut_fraction = the share of the ties' total weight that touches a removed node.
+    flow_cut_fraction, fragmentation: one row per removal, step 0 = the intact network) and
+    strategies.png / strategies.svg (largest component's share vs nodes removed, one line per
+    strategy; a ring: after re-linking). flow_cut_fraction = the share of the ties' total weight
+    that touches a removed node; fragmentation = Borgatti's F of the rest (share of node pairs
+    cut off from each other). Then the network repairs itself (Duijn, Kashirin & Sloot 2014):
+    the removals are replayed and after each one the removed node's remaining neighbours
+    re-link (pairwise: each pair with probability --relink; takeover: its best-connected
+    neighbour takes over each of its ties with that probability), seeded, averaged over 20
+    runs; recovery.csv (strategy, model, relink_probability, lcc_fraction_removed,
+    lcc_fraction_recovered, components_recovered, fragmentation_removed,
+    fragmentation_recovered, new_ties, runs) compares before and after.
 
-    Example: palermo network disrupt payments.csv --source payer --target payee --weight amount --k 5 --strategies all --out dis
+    Without EDGES: the workspace's network (--layers, --since/--until), with the strategies
+    that need its inferred roles and money: final_exploiters (whom prosecutions usually stop
+    at), money_handlers, money_flow; flow_cut_fraction is then the share of the money cut.
+
+    Example: palermo network disrupt payments.csv --source payer --target payee --weight amount --k 5 --strategies all --relink 0.5 --out dis
+
+    Example: palermo network disrupt -w case-17 --k 5 --strategies final_exploiters,key_player,money_handlers --out dis
     """
-    from palermo.network.disrupt import disrupt
+    if edges is None:
+        from palermo.network.workspace import disrupt_workspace
+        from palermo.store.graph import parse_layers
 
-    summary = disrupt(
-        edges, source=source, target=target, weight=weight, k=k, strategies=strategies,
-        out=out_dir,
-    )  # fmt: skip
+        with Workspace.open(workspace) as ws:
+            summary = disrupt_workspace(
+                ws.store, out=out_dir, k=k, strategies=strategies, relink=relink,
+                layers=parse_layers(layers), since=_when(since, "--since"),
+                until=_when(until, "--until"), focus=focus,
+            )  # fmt: skip
+    else:
+        from palermo.network.disrupt import disrupt
+
+        summary = disrupt(
+            edges, source=source, target=target, weight=weight, k=k, strategies=strategies,
+            out=out_dir, relink=relink,
+        )  # fmt: skip
     if json_out:
         _print_json(summary)
         return
     after = ", ".join(f"{s} {v:.0%}" for s, v in summary["lcc_fraction_after_k"].items())
+    files = (
+        "strategies.csv, recovery.csv," if summary["lcc_fraction_recovered"] else "strategies.csv,"
+    )
     out.print(
         f"{summary['nodes']:,} nodes: largest component after {summary['k']} removals: {after};"
-        f" best: {summary['best']} -> {out_dir}/strategies.csv, strategies.png, strategies.svg",
+        f" best: {summary['best']} -> {out_dir}/{files} strategies.png, strategies.svg",
         markup=False,
     )
+    if summary["lcc_fraction_recovered"]:
+        model = summary["recovery_models"][0]
+        healed = ", ".join(
+            f"{s} {v[model]:.0%}" for s, v in summary["lcc_fraction_recovered"].items()
+        )
+        out.print(f"after re-linking ({model}, p={summary['relink']:g}): {healed}", markup=False)
+
+
+@network_app.command("timeline")
+def network_timeline(
+    edges: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Edge list (CSV), one row per tie, with a time; without it: the workspace's network."
+        ),
+    ] = None,
+    time: Annotated[
+        str | None, typer.Option(help="Column with the tie's time: an ISO date or timestamp.")
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option(help="Column of one end (default: 'source', else the first column)."),
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(help="Column of the other end (default: 'target', else the second)."),
+    ] = None,
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for the four CSV files.")
+    ] = Path("timeline"),
+    weight: Annotated[
+        str | None, typer.Option(help="Column with a number >= 0 (e.g. calls, amount).")
+    ] = None,
+    period: Annotated[str, typer.Option(help="month, quarter or year (cut in UTC).")] = "month",
+    resolution: Annotated[
+        float, typer.Option(help="Leiden resolution: higher gives more, smaller communities.")
+    ] = 1.0,
+    layers: LayersOpt = "all",
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    json_out: JsonOpt = False,
+) -> None:
+    """The network period by period: cells forming, continuing, merging, splitting and
+    dissolving, and who persists. Each period's ties make one graph, split into communities by
+    Leiden (modularity, seed 42); communities of consecutive periods are matched by their
+    members (Jaccard >= 0.3): fed by none = formed, by two or more = merged, feeding two or
+    more = split, feeding none = dissolved. Each carries a cell id ("T1", ...) that follows its
+    lineage. Writes periods.csv (period, nodes, ties, communities, modularity), cells.csv
+    (period, cell, community, size, members, continues, event, fate), events.csv (period,
+    event, from_cells, to_cells, jaccard) and persistence.csv (node, periods_active,
+    first_period, last_period, cells), most persistent first. Periods without ties are skipped.
+
+    Without EDGES: the workspace's network (resolved entities; --layers, --since/--until), from
+    the ties that have a time (calls, payments, trips, notes, ads, employment starts).
+
+    Example: palermo network timeline calls.csv --source caller --target callee --time start_time --period month --out tl
+
+    Example: palermo network timeline -w case-17 --period quarter --layers calls,payments --out tl
+    """
+    if edges is None:
+        from palermo.network.workspace import timeline_workspace
+        from palermo.store.graph import parse_layers
+
+        with Workspace.open(workspace) as ws:
+            summary = timeline_workspace(
+                ws.store, out=out_dir, period=period, layers=parse_layers(layers),
+                since=_when(since, "--since"), until=_when(until, "--until"),
+                resolution=resolution,
+            )  # fmt: skip
+    else:
+        if time is None:
+            raise PalermoError("an edge list's timeline needs --time (the column of tie times)")
+        from palermo.network.timeline import timeline
+
+        summary = timeline(
+            edges, source=source, target=target, time=time, weight=weight, period=period,
+            out=out_dir, resolution=resolution,
+        )  # fmt: skip
+    if json_out:
+        _print_json(summary)
+        return
+    ev = summary["events"]
+    out.print(
+        f"{summary['periods']} {period}(s) {summary['first_period']} to {summary['last_period']},"
+        f" {summary['nodes']:,} nodes, {summary['cells']} cell(s): {ev['formed']} formed,"
+        f" {ev['merged']} merged, {ev['split']} split, {ev['dissolved']} dissolved;"
+        f" {summary['active_in_every_period']} node(s) active in every period"
+        f" -> {out_dir}/periods.csv, cells.csv, events.csv, persistence.csv",
+        markup=False,
+    )
+    for note in summary["notes"]:
+        out.print(f"note: {note}", markup=False)
 
 
 @app.command()

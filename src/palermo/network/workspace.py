@@ -1,0 +1,722 @@
+"""The network of a workspace: resolved entities as nodes, the chosen layers as ties (built by
+``palermo.store.graph`` in SQL), analysed with igraph: cells (Leiden), positions, brokers, roles
+from behaviour (``palermo.network.roles``) and key players; the findings go to the store with
+their evidence rows.
+
+The ties of all chosen layers between two nodes are one edge whose weight is the sum over its
+layers of 1 + ln(events): a call and a payment tie count alike, and a hundred calls weigh more
+than one, but not a hundred times more. Money (the payments layer's amounts) is kept apart as
+``amount`` for the money in/out of cells and the flow cut of disruption.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import igraph as ig
+import numpy as np
+import pyarrow as pa
+
+from palermo.errors import PalermoError
+from palermo.network import roles as R
+from palermo.network.analyze import (
+    EXACT_BETWEENNESS_MAX,
+    SAMPLE_SOURCES,
+    SEED,
+    _betweenness,
+    _canonical_communities,
+    fragmentation,
+    key_players,
+    leiden,
+)
+from palermo.store import findings as F
+from palermo.store.graph import LAYERS, GraphTables, graph_tables
+from palermo.store.workspace import Store
+
+BROKERS = 10  # findings for this many brokers (highest brokerage across cells)
+
+
+@dataclass
+class WorkspaceNetwork:
+    graph: ig.Graph  # vertex attrs: name, kind, label; edge attrs: weight, amount, layers, n
+    tables: GraphTables
+    layers: list[str]
+    since: datetime | None
+    until: datetime | None
+    edge_evidence: list[list[str]] = field(default_factory=list)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.graph.vs["name"])
+
+
+def _kind_of(name: str, kinds: dict[str, str]) -> str:
+    if name in kinds:
+        return kinds[name]
+    prefix = name.split(":", 1)[0] if ":" in name else name.split("-", 1)[0]
+    return {"realestate": "RealEstate", "company": "Company", "person": "Person"}.get(
+        prefix, prefix
+    )
+
+
+def build_network(
+    store: Store,
+    layers: list[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> WorkspaceNetwork:
+    """The workspace's network over the chosen layers (default all) and time window."""
+    chosen = list(layers or LAYERS)
+    tables = graph_tables(store, chosen, since, until)
+    con = duckdb.connect()
+    con.register("e", tables.edges)
+    agg = con.sql(
+        """SELECT a, b, sum(1 + ln(n)) AS weight, coalesce(sum(amount), 0) AS amount,
+          sum(n)::BIGINT AS n, list(layer ORDER BY layer) AS layers,
+          flatten(list(evidence ORDER BY layer))[1:8] AS evidence
+        FROM e GROUP BY a, b ORDER BY a, b"""
+    ).to_arrow_table()
+    ends = con.execute(
+        "SELECT DISTINCT x FROM (SELECT a AS x FROM e UNION ALL SELECT b FROM e) ORDER BY x"
+    ).fetchall()
+    con.close()
+    names = sorted({r[0] for r in ends} | set(tables.nodes["node"].to_pylist()))
+    if len(names) < 2:
+        raise PalermoError(
+            f"the workspace network has {len(names)} node(s) over layers {', '.join(chosen)}"
+            + (" in that time window" if since or until else "")
+            + ": nothing to analyse (ingest sources with ties first)"
+        )
+    index = {n: i for i, n in enumerate(names)}
+    src = np.array([index[x] for x in agg["a"].to_pylist()], dtype=np.int64)
+    dst = np.array([index[x] for x in agg["b"].to_pylist()], dtype=np.int64)
+    g = ig.Graph(n=len(names), edges=np.column_stack([src, dst]).tolist() if len(src) else [])
+    g.vs["name"] = names
+    kinds = dict(
+        zip(tables.nodes["node"].to_pylist(), tables.nodes["kind"].to_pylist(), strict=True)
+    )
+    labels = dict(
+        zip(tables.nodes["node"].to_pylist(), tables.nodes["label"].to_pylist(), strict=True)
+    )
+    g.vs["kind"] = [_kind_of(n, kinds) for n in names]
+    g.vs["label"] = [labels.get(n) or n for n in names]
+    g.es["weight"] = agg["weight"].to_pylist()
+    g.es["amount"] = agg["amount"].to_pylist()
+    g.es["n"] = agg["n"].to_pylist()
+    g.es["layers"] = [";".join(x) for x in agg["layers"].to_pylist()]
+    return WorkspaceNetwork(g, tables, chosen, since, until, agg["evidence"].to_pylist())
+
+
+def positions(g: ig.Graph) -> dict[str, list[Any]]:
+    """Degree, strength, betweenness, PageRank, eigenvector, coreness, constraint, brokerage."""
+    n = g.vcount()
+    degree = g.degree()
+    local_cc = g.transitivity_local_undirected(mode="zero")
+    return {
+        "degree": degree,
+        "strength": g.strength(weights="weight"),
+        "betweenness": _betweenness(g),
+        "pagerank": g.pagerank(weights="weight"),
+        "eigenvector": _eigenvector(g) if g.ecount() else [0.0] * n,
+        "coreness": g.coreness(),
+        "constraint": [c if math.isfinite(c) else 0.0 for c in g.constraint(weights="weight")],
+        # Gould-Fernandez total brokerage, undirected: pairs of neighbours not tied to each other
+        "brokerage": [
+            round((1 - c) * d * (d - 1) / 2) for c, d in zip(local_cc, degree, strict=True)
+        ],
+    }
+
+
+def _eigenvector(g: ig.Graph) -> list[float]:
+    # igraph warns that eigenvector centrality means little on a disconnected graph: a
+    # workspace graph always is (isolated records); the values are still per component
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return list(g.eigenvector_centrality(weights="weight", scale=True))
+
+
+def role_inputs(net: WorkspaceNetwork, pos: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """Per vertex (graph order): the raw values the role features are made of."""
+    names = net.names
+    n = len(names)
+    cols: dict[str, list[Any]] = {k: list(v) for k, v in pos.items()}
+    cols["kind"] = [k.lower() if ":" not in nm else nm.split(":", 1)[0]
+                    for k, nm in zip(net.graph.vs["kind"], names, strict=True)]  # fmt: skip
+    index = {nm: i for i, nm in enumerate(names)}
+    for table in (net.tables.node_events, net.tables.node_facts):
+        for col in table.column_names:
+            if col == "node":
+                continue
+            values: list[Any] = [None] * n
+            for node, v in zip(table["node"].to_pylist(), table[col].to_pylist(), strict=True):
+                i = index.get(node)
+                if i is not None:
+                    values[i] = v
+            cols[col] = values
+    con = duckdb.connect()
+    con.register("e", net.tables.edges)
+    per_layer = con.execute(
+        """SELECT x, layer, count(DISTINCT y) FROM (
+          SELECT a AS x, b AS y, layer FROM e UNION ALL SELECT b, a, layer FROM e
+        ) GROUP BY ALL"""
+    ).fetchall()
+    con.close()
+    for layer in LAYERS:
+        cols[f"deg_{layer}"] = [0] * n
+    for x, layer, d in per_layer:
+        cols[f"deg_{layer}"][index[x]] = d
+    return cols
+
+
+def infer_roles(
+    net: WorkspaceNetwork, pos: dict[str, list[Any]], model: R.RoleModel | None = None
+) -> tuple[np.ndarray, np.ndarray, R.RoleModel]:
+    """(feature matrix, probabilities per class, model) for every vertex."""
+    model = model or R.shipped_model()
+    cols = role_inputs(net, pos)
+    x = R.feature_matrix(cols, net.graph.vcount(), net.graph.vcount())
+    probs = model.probabilities(x)
+    # roles are people's: a company, a house, a hub node is no one's role ("none", certain)
+    nobody = ~person_like(net)
+    probs[nobody] = 0.0
+    probs[nobody, model.classes.index("none")] = 1.0
+    return x, probs, model
+
+
+def person_like(net: WorkspaceNetwork) -> np.ndarray:
+    """Vertices that may stand for a person: Person entities, phones, accounts, and holders
+    (LegalEntity) whose name has no legal form (rigour's organisation types)."""
+    from palermo.resolve.companies import looks_like_organisation
+
+    out = np.zeros(net.graph.vcount(), dtype=bool)
+    for v, (kind, label) in enumerate(
+        zip(net.graph.vs["kind"], net.graph.vs["label"], strict=True)
+    ):
+        out[v] = kind in ("Person", "phone", "account") or (
+            kind == "LegalEntity" and not looks_like_organisation(label)
+        )
+    return out
+
+
+def cells(
+    net: WorkspaceNetwork, membership: list[int], pagerank: list[float]
+) -> list[dict[str, Any]]:
+    """Per community: members (persons first), size, countries, sectors, money in / out / inside
+    (payments between nodes, EUR where the source gave EUR, else the source currency), the
+    activity period and the nodes of highest PageRank."""
+    g = net.graph
+    names = net.names
+    nodes = net.tables.nodes
+    countries = dict(zip(nodes["node"].to_pylist(), nodes["countries"].to_pylist(), strict=True))
+    sectors = dict(zip(nodes["node"].to_pylist(), nodes["sectors"].to_pylist(), strict=True))
+    comm = {nm: membership[i] for i, nm in enumerate(names)}
+    out: dict[int, dict[str, Any]] = {}
+    for i, c in enumerate(membership):
+        cell = out.setdefault(c, {"community": c, "members": [], "countries": set(),
+                                  "sectors": set(), "money_in": 0.0, "money_out": 0.0,
+                                  "money_inside": 0.0, "first": None, "last": None})  # fmt: skip
+        cell["members"].append(i)
+        cell["countries"].update(countries.get(names[i]) or [])
+        cell["sectors"].update(sectors.get(names[i]) or [])
+    flows = net.tables.flows
+    for payer, payee, amount in zip(flows["payer"].to_pylist(), flows["payee"].to_pylist(),
+                                    flows["amount"].to_pylist(), strict=True):  # fmt: skip
+        ca, cb = comm.get(payer), comm.get(payee)
+        if ca is None or cb is None:
+            continue
+        if ca == cb:
+            out[ca]["money_inside"] += amount
+        else:
+            out[ca]["money_out"] += amount
+            out[cb]["money_in"] += amount
+    e = net.tables.edges
+    for a, b, first, last in zip(e["a"].to_pylist(), e["b"].to_pylist(),
+                                 e["first"].to_pylist(), e["last"].to_pylist(), strict=True):  # fmt: skip
+        if first is None or comm.get(a) != comm.get(b):
+            continue
+        cell = out[comm[a]]
+        cell["first"] = first if cell["first"] is None else min(cell["first"], first)
+        cell["last"] = last if cell["last"] is None else max(cell["last"], last)
+    rows = []
+    for c in sorted(out):
+        cell = out[c]
+        vs = cell["members"]
+        sub = g.induced_subgraph(vs)
+        top = sorted(vs, key=lambda v: (-pagerank[v], names[v]))[:3]
+        persons = [v for v in vs if g.vs[v]["kind"] == "Person"]
+        rows.append({
+            "community": c, "size": len(vs), "persons": len(persons),
+            "members": [names[v] for v in sorted(vs, key=lambda v: names[v])],
+            "density": round(sub.density(), 6) if len(vs) > 1 else 0.0,
+            "countries": sorted(cell["countries"]), "sectors": sorted(cell["sectors"]),
+            "money_in": round(cell["money_in"], 2), "money_out": round(cell["money_out"], 2),
+            "money_inside": round(cell["money_inside"], 2),
+            "first_seen": _iso(cell["first"]), "last_seen": _iso(cell["last"]),
+            "top_nodes": [names[v] for v in top],
+        })  # fmt: skip
+    return rows
+
+
+def _iso(t: Any) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ") if t is not None else ""
+
+
+@dataclass
+class Analysis:
+    net: WorkspaceNetwork
+    membership: list[int]
+    pos: dict[str, list[Any]]
+    x: np.ndarray
+    probs: np.ndarray
+    model: R.RoleModel
+    key_players: list[int]
+    cells: list[dict[str, Any]]
+
+    def role(self, v: int) -> tuple[str, float]:
+        j = int(np.argmax(self.probs[v]))
+        return self.model.classes[j], float(self.probs[v, j])
+
+    def ranked(self, role: str) -> list[int]:
+        """Vertices whose most probable role is ``role``, most probable first."""
+        j = self.model.classes.index(role) if role in self.model.classes else None
+        if j is None:
+            return []
+        names = self.net.names
+        chosen = [v for v in range(len(names)) if int(np.argmax(self.probs[v])) == j]
+        return sorted(chosen, key=lambda v: (-self.probs[v, j], names[v]))
+
+
+def analyse(
+    store: Store,
+    *,
+    layers: list[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    key_player_k: int = 10,
+    resolution: float = 1.0,
+) -> Analysis:
+    net = build_network(store, layers, since, until)
+    g = net.graph
+    membership = _canonical_communities(leiden(g, resolution), net.names)
+    pos = positions(g)
+    x, probs, model = infer_roles(net, pos)
+    kp = key_players(g, key_player_k, betweenness=pos["betweenness"])
+    return Analysis(
+        net, membership, pos, x, probs, model, kp, cells(net, membership, pos["pagerank"])
+    )
+
+
+def analyse_workspace(
+    store: Store,
+    *,
+    out: Path,
+    layers: list[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    key_player_k: int = 10,
+    resolution: float = 1.0,
+    save_findings: bool = True,
+) -> dict[str, Any]:
+    """``palermo network analyze --workspace``: write nodes.csv, communities.csv, edges.csv,
+    summary.json; store the findings (key players, brokers, roles, cells)."""
+    a = analyse(store, layers=layers, since=since, until=until, key_player_k=key_player_k,
+                resolution=resolution)  # fmt: skip
+    net, g, pos = a.net, a.net.graph, a.pos
+    names = net.names
+    kp_rank = {v: i + 1 for i, v in enumerate(a.key_players)}
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "nodes.csv").open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["node", "label", "kind", "community", "degree", "strength", "betweenness",
+                    "pagerank", "eigenvector", "coreness", "constraint", "brokerage",
+                    "key_player_rank", "role", "role_probability", "role_features"])  # fmt: skip
+        for v in range(g.vcount()):
+            role, p = a.role(v)
+            why = a.model.explain(a.x[v], role, top=3)
+            w.writerow([
+                names[v], g.vs[v]["label"], g.vs[v]["kind"], a.membership[v], pos["degree"][v],
+                _r(pos["strength"][v]), _r(pos["betweenness"][v]), _r(pos["pagerank"][v]),
+                _r(pos["eigenvector"][v]), pos["coreness"][v], _r(pos["constraint"][v]),
+                pos["brokerage"][v], kp_rank.get(v, ""), role, round(p, 4),
+                ";".join(f"{c['feature']}={c['value']}" for c in why),
+            ])  # fmt: skip
+    with (out / "roles.csv").open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["node", *a.model.classes])
+        for v in range(g.vcount()):
+            w.writerow([names[v], *(round(float(p), 4) for p in a.probs[v])])
+    with (out / "communities.csv").open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        cols = ["community", "size", "persons", "members", "density", "countries", "sectors",
+                "money_in", "money_out", "money_inside", "first_seen", "last_seen", "top_nodes"]  # fmt: skip
+        w.writerow(cols)
+        for c in a.cells:
+            w.writerow([";".join(c[k]) if isinstance(c[k], list) else c[k] for k in cols])
+    with (out / "edges.csv").open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["source", "target", "layers", "weight", "events", "amount", "evidence"])
+        for e, ev in zip(g.es, net.edge_evidence, strict=True):
+            w.writerow([names[e.source], names[e.target], e["layers"], _r(e["weight"]), e["n"],
+                        _r(e["amount"]), ";".join(ev)])  # fmt: skip
+    findings = _findings(a) if save_findings else []
+    params = {"layers": net.layers, "since": _iso(since), "until": _iso(until),
+              "key_players": key_player_k, "resolution": resolution, "seed": SEED}  # fmt: skip
+    stored = F.replace(store, "network.", findings, params) if save_findings else 0
+    role_counts: dict[str, int] = {}
+    for v in range(g.vcount()):
+        role_counts[a.role(v)[0]] = role_counts.get(a.role(v)[0], 0) + 1
+    summary = {
+        "nodes": g.vcount(),
+        "edges": g.ecount(),
+        "layers": {
+            layer: int(sum(1 for x in g.es["layers"] if layer in x.split(";")))
+            for layer in net.layers
+        },
+        "components": len(g.connected_components()),
+        "communities": len(a.cells),
+        "modularity": _r(g.modularity(a.membership, weights="weight")) if g.ecount() else 0.0,
+        "betweenness": "exact"
+        if g.vcount() <= EXACT_BETWEENNESS_MAX
+        else f"estimated from {SAMPLE_SOURCES} sampled sources (seed {SEED})",
+        "key_players": [names[v] for v in a.key_players],
+        "fragmentation_after_key_players": _r(_frag_without(g, a.key_players)),
+        "roles": dict(sorted(role_counts.items())),
+        "role_model": a.model.trained_on,
+        "findings_stored": stored,
+        "parameters": params,
+        "notes": net.tables.notes,
+        "out": str(out),
+    }
+    (out / "summary.json").write_text(
+        json.dumps(summary, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8"
+    )
+    return summary
+
+
+def _frag_without(g: ig.Graph, removed: list[int]) -> float:
+    h = g.copy()
+    h.delete_vertices(removed)
+    return fragmentation(h)
+
+
+def _r(x: float) -> float:
+    return round(float(x), 6) if math.isfinite(x) else 0.0
+
+
+def _ties(a: Analysis, v: int, limit: int = 8) -> list[dict[str, Any]]:
+    """The node's strongest ties with their layers and evidence rows (file:row)."""
+    g, names = a.net.graph, a.net.names
+    es = sorted(g.incident(v), key=lambda e: (-g.es[e]["weight"], e))[:limit]
+    out = []
+    for e in es:
+        edge = g.es[e]
+        other = edge.target if edge.source == v else edge.source
+        out.append({"with": names[other], "label": g.vs[other]["label"],
+                    "community": a.membership[other], "layers": edge["layers"],
+                    "events": edge["n"], "amount": _r(edge["amount"]),
+                    "rows": a.net.edge_evidence[e]})  # fmt: skip
+    return out
+
+
+def _brokerage_roles(g: ig.Graph, membership: list[int], v: int) -> dict[str, int]:
+    """Gould & Fernandez (1989) brokerage roles of v, undirected: for each pair of v's contacts
+    not tied to each other, by the cells of the two contacts and of v: coordinator (all one
+    cell), itinerant (the contacts share a cell, v is outside it), representative / gatekeeper
+    (v shares a cell with one of them; undirected, the two are one) and liaison (three cells)."""
+    out = {"coordinator": 0, "itinerant": 0, "representative_gatekeeper": 0, "liaison": 0}
+    nb = g.neighbors(v)
+    if len(nb) > 300:  # a hub: counting its pairs costs len^2; its cells say enough
+        return out
+    adj = {u: set(g.neighbors(u)) for u in nb}
+    cv = membership[v]
+    for i, u in enumerate(nb):
+        for w in nb[i + 1 :]:
+            if w in adj[u]:
+                continue
+            cu, cw = membership[u], membership[w]
+            if cu == cw == cv:
+                out["coordinator"] += 1
+            elif cu == cw:
+                out["itinerant"] += 1
+            elif cv in (cu, cw):
+                out["representative_gatekeeper"] += 1
+            else:
+                out["liaison"] += 1
+    return out
+
+
+def _findings(a: Analysis) -> list[F.Finding]:
+    g, names, pos = a.net.graph, a.net.names, a.pos
+    params = {"layers": a.net.layers, "seed": SEED}
+    found: list[F.Finding] = []
+    base = fragmentation(g)
+    removed: list[int] = []
+    for rank, v in enumerate(a.key_players, 1):
+        removed.append(v)
+        after = _frag_without(g, removed)
+        found.append(F.Finding(
+            "network.key_player", [names[v]], round(after, 6),
+            f"Key player {rank} of {len(a.key_players)} ({g.vs[v]['label']}): removing the first"
+            f" {rank} key player(s) leaves {after:.1%} of node pairs unable to reach each other"
+            f" (intact network: {base:.1%}). Rule: greedy KPP-NEG (Borgatti 2006), Borgatti's"
+            f" fragmentation F; degree {pos['degree'][v]}, betweenness"
+            f" {pos['betweenness'][v]:.1f}.",
+            [{"ties": _ties(a, v)}], {**params, "rank": rank},
+        ))  # fmt: skip
+    # brokers: the nodes on most shortest paths (betweenness) among those whose contacts lie in
+    # other cells than their own; the Gould-Fernandez pairs say which brokerage it is
+    scored = []
+    for v in range(g.vcount()):
+        around = {a.membership[u] for u in g.neighbors(v)} - {a.membership[v]}
+        if around and pos["betweenness"][v] > 0:
+            scored.append((pos["betweenness"][v], v, around))
+    scored.sort(key=lambda t: (-t[0], names[t[1]]))
+    for btw, v, around in scored[:BROKERS]:
+        kinds = _brokerage_roles(g, a.membership, v)
+        found.append(F.Finding(
+            "network.broker", [names[v]], round(float(btw), 6),
+            f"Broker ({g.vs[v]['label']}) of cell {a.membership[v]}: ties into"
+            f" {len(around)} other cell(s) ({', '.join(str(c) for c in sorted(around))});"
+            f" betweenness {btw:.1f} (shortest paths through it, distances 1/weight);"
+            f" pairs of its contacts it alone joins (Gould-Fernandez): "
+            + ", ".join(f"{k} {n}" for k, n in kinds.items() if n)
+            + f"; Burt's constraint {pos['constraint'][v]:.3f}.",
+            [{"ties": _ties(a, v), "brokerage": kinds}], params,
+        ))  # fmt: skip
+    for v in range(g.vcount()):
+        role, p = a.role(v)
+        if role == "none" or g.vs[v]["kind"] not in ("Person", "LegalEntity", "phone", "account"):
+            continue
+        why = a.model.explain(a.x[v], role)
+        found.append(F.Finding(
+            f"network.role.{role}", [names[v]], round(p, 4),
+            f"Role {role.replace('_', ' ')} ({g.vs[v]['label']}), probability {p:.2f} by the"
+            f" role model (multinomial logistic regression on behaviour, trained on simulated"
+            f" cases); driven by "
+            + ", ".join(f"{c['feature']} = {c['value']}" for c in why)
+            + ".",
+            [{"features": why, "ties": _ties(a, v, 5)}],
+            {**params, "model": a.model.trained_on},
+        ))  # fmt: skip
+    for c in a.cells:
+        if c["size"] < 3:
+            continue
+        found.append(F.Finding(
+            "network.cell", c["members"][:200], float(c["size"]),
+            f"Cell {c['community']}: {c['size']} nodes ({c['persons']} persons), countries"
+            f" {', '.join(c['countries']) or '-'}, sectors {', '.join(c['sectors']) or '-'},"
+            f" money in {c['money_in']:,.2f}, out {c['money_out']:,.2f}, active"
+            f" {c['first_seen'] or '?'} to {c['last_seen'] or '?'}. Rule: Leiden communities"
+            f" (modularity, seed {SEED}).",
+            [{"top_nodes": c["top_nodes"]}], params,
+        ))  # fmt: skip
+    return found
+
+
+def as_table(a: Analysis) -> pa.Table:
+    """Vertices with community, role and probability (for evaluation and lenses)."""
+    roles = [a.role(v) for v in range(a.net.graph.vcount())]
+    return pa.table({
+        "node": a.net.names, "kind": a.net.graph.vs["kind"], "community": a.membership,
+        "role": [r for r, _ in roles], "role_probability": [p for _, p in roles],
+    })  # fmt: skip
+
+
+def write_tables(
+    store: Store,
+    out: Path,
+    layers: list[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> dict[str, Any]:
+    """``palermo network build``: the workspace's ties, nodes and money flows as CSV files."""
+    chosen = list(layers or LAYERS)
+    t = graph_tables(store, chosen, since, until)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def cell(v: Any) -> Any:
+        if isinstance(v, list):
+            return ";".join(str(x) for x in v)
+        if isinstance(v, datetime):
+            return _iso(v)
+        if isinstance(v, float):
+            return _r(v)
+        return "" if v is None else v
+
+    for name, table in (("ties", t.edges), ("nodes", t.nodes), ("flows", t.flows)):
+        with (out / f"{name}.csv").open("w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(table.column_names)
+            for row in table.to_pylist():
+                w.writerow([cell(v) for v in row.values()])
+    per_layer: dict[str, int] = {layer: 0 for layer in chosen}
+    for layer in t.edges["layer"].to_pylist():
+        per_layer[layer] += 1
+    ends = set(t.edges["a"].to_pylist()) | set(t.edges["b"].to_pylist())
+    return {
+        "nodes": len(ends | set(t.nodes["node"].to_pylist())),
+        "ties": t.edges.num_rows,
+        "ties_per_layer": per_layer,
+        "flows": t.flows.num_rows,
+        "notes": t.notes,
+        "out": str(out),
+    }
+
+
+#: Strategies only a workspace has: they need the inferred roles or the money on the ties.
+WORKSPACE_STRATEGIES = ("final_exploiters", "money_handlers", "money_flow")
+
+
+def disrupt_workspace(
+    store: Store,
+    *,
+    out: Path,
+    k: int = 10,
+    strategies: str = "all",
+    relink: float = 0.5,
+    layers: list[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    focus: str = "suspects",
+) -> dict[str, Any]:
+    """``palermo network disrupt --workspace``: the standalone strategies on the workspace's
+    network, beside those that need its roles and money: ``final_exploiters`` (the nodes whose
+    most probable role is exploiter, most probable first: what prosecutions usually stop at),
+    ``money_handlers`` (role money handler) and ``money_flow`` (greedily the node with the most
+    money on its remaining ties). The flow cut is the share of the money (payments) on ties
+    touching removed nodes.
+
+    ``focus="suspects"`` (default) runs them on the suspects' network: the nodes whose most
+    probable role is an offender's (not victim, not none) and the phones and accounts tied to two
+    or more of them; ``"all"`` on the whole workspace (where the background dominates)."""
+    from palermo.network.disrupt import STRATEGIES, disrupt_graph
+
+    known = (*STRATEGIES, *WORKSPACE_STRATEGIES)
+    chosen = list(known) if strategies == "all" else [
+        x.strip() for x in strategies.split(",") if x.strip()
+    ]  # fmt: skip
+    unknown = [x for x in chosen if x not in known]
+    if unknown:
+        raise PalermoError(
+            f"unknown strategy {', '.join(unknown)} (known: {', '.join(known)}, all)"
+        )
+    if k < 1:
+        raise PalermoError(f"--k {k}: remove at least one node")
+    if focus not in ("suspects", "all"):
+        raise PalermoError(f"--focus {focus!r}: suspects or all")
+    a = analyse(store, layers=layers, since=since, until=until, key_player_k=k)
+    if focus == "suspects":
+        a = _suspects(a)
+    g = a.net.graph.copy()
+    g.es["flow"] = g.es["amount"]
+    names = a.net.names
+    fixed: dict[str, list[str]] = {}
+    if "final_exploiters" in chosen:
+        fixed["final_exploiters"] = [names[v] for v in a.ranked("exploiter")[:k]]
+    if "money_handlers" in chosen:
+        fixed["money_handlers"] = [names[v] for v in a.ranked("money_handler")[:k]]
+    if "money_flow" in chosen:
+        fixed["money_flow"] = _money_order(g, k)
+    empty = [s for s, order in fixed.items() if not order]
+    for s in empty:
+        del fixed[s]
+    summary = disrupt_graph(
+        g, k=k, strategies=[x for x in chosen if x in STRATEGIES], fixed=fixed, out=out,
+        relink=relink,
+    )  # fmt: skip
+    summary["notes"] = [
+        *a.net.tables.notes,
+        *(f"strategy {s}: no node has that role in this network" for s in empty),
+    ]
+    summary["flow"] = "money on the ties (payments layer)"
+    summary["focus"] = focus
+    labels = a.net.graph.vs["label"]
+    summary["removed"] = {s: [labels[names.index(n)] for n in order] for s, order in fixed.items()}
+    return summary
+
+
+def _money_order(g: ig.Graph, k: int) -> list[str]:
+    """Greedy money cut: k times, the node with the most money on its remaining ties (ties:
+    smallest name)."""
+    flow = np.zeros(g.vcount())
+    src = np.array([e.source for e in g.es], dtype=np.int64)
+    dst = np.array([e.target for e in g.es], dtype=np.int64)
+    amount = np.array(g.es["flow"], dtype=np.float64) if g.ecount() else np.zeros(0)
+    alive = np.ones(g.ecount(), dtype=bool)
+    names = g.vs["name"]
+    order: list[str] = []
+    removed: set[int] = set()
+    for _ in range(k):
+        flow[:] = 0
+        np.add.at(flow, src[alive], amount[alive])
+        np.add.at(flow, dst[alive], amount[alive])
+        candidates = [v for v in range(g.vcount()) if v not in removed and flow[v] > 0]
+        if not candidates:
+            break
+        best = min(candidates, key=lambda v: (-flow[v], names[v]))
+        order.append(names[best])
+        removed.add(best)
+        alive &= (src != best) & (dst != best)
+    return order
+
+
+def _suspects(a: Analysis) -> Analysis:
+    """The analysis restricted to the suspects' network (see ``disrupt_workspace``)."""
+    g = a.net.graph
+    offender = [a.role(v)[0] not in ("none", "victim") for v in range(g.vcount())]
+    keep = [v for v in range(g.vcount()) if offender[v]]
+    for v in range(g.vcount()):
+        connector = not offender[v] and g.vs[v]["kind"] in ("phone", "account")
+        if connector and sum(1 for u in g.neighbors(v) if offender[u]) >= 2:
+            keep.append(v)
+    keep.sort()
+    if len(keep) < 2:
+        raise PalermoError(
+            f"the suspects' network has {len(keep)} node(s): too few to disrupt (try --focus all)"
+        )
+    sub = g.induced_subgraph(keep)
+    index = {v: i for i, v in enumerate(keep)}
+    eids = [g.get_eid(keep[e.source], keep[e.target]) for e in sub.es]
+    net = WorkspaceNetwork(sub, a.net.tables, a.net.layers, a.net.since, a.net.until,
+                           [a.net.edge_evidence[e] for e in eids])  # fmt: skip
+    return Analysis(
+        net, [a.membership[v] for v in keep], {k: [x[v] for v in keep] for k, x in a.pos.items()},
+        a.x[keep], a.probs[keep], a.model, [index[v] for v in a.key_players if v in index],
+        a.cells,
+    )  # fmt: skip
+
+
+def timeline_workspace(
+    store: Store,
+    *,
+    out: Path,
+    period: str = "month",
+    layers: list[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    resolution: float = 1.0,
+) -> dict[str, Any]:
+    """``palermo network timeline --workspace``: the workspace network's ties that have a time
+    (calls, payments, trips, notes, ads, employment starts), period by period, through
+    ``palermo.network.timeline``; nodes are the resolved entities as in ``analyze``."""
+    from palermo.network.timeline import timeline_edges
+    from palermo.store.graph import timed_ties
+
+    ties, notes = timed_ties(store, list(layers or LAYERS), since, until)
+    if ties.num_rows == 0:
+        raise PalermoError("the workspace has no ties with a time over these layers and window")
+    summary = timeline_edges(ties, period=period, out=out, resolution=resolution,
+                             label="workspace ties")  # fmt: skip
+    summary["notes"] = [*notes, *summary.get("notes", []),
+                        "ties without a time (registries, shared identifiers) are in no period"]  # fmt: skip
+    return summary

@@ -1,0 +1,118 @@
+"""Findings: what analyses conclude (a key player, a broker, a role, a cell), each with the rule or
+model behind it, its parameters, the code version and the evidence rows that prove it.
+
+An analysis replaces its own earlier findings (same kind prefix, same compartment label) in one
+transaction, audited. A finding's compartment is the caller's compartments joined with ``+``
+(``*`` for an unscoped owner): it was drawn from all of them, so only someone who may see each of
+them sees it (``Scope.sql_filter`` on the label is exact-match, hence conservative).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from palermo import __version__
+from palermo.store import audit
+from palermo.store.workspace import Store
+
+
+@dataclass
+class Finding:
+    kind: str  # e.g. network.key_player
+    subject_ids: list[str]
+    score: float | None
+    explanation: str
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+def compartment_label(store: Store) -> str:
+    comps = store.scope.compartments
+    return "*" if comps is None else "+".join(sorted(comps))
+
+
+def finding_id(f: Finding, compartment: str) -> str:
+    key = json.dumps([f.kind, f.subject_ids, compartment], sort_keys=True)
+    return hashlib.md5(key.encode(), usedforsecurity=False).hexdigest()
+
+
+def replace(store: Store, prefix: str, findings: list[Finding], run: dict[str, Any]) -> int:
+    """Replace the findings of kinds ``prefix*`` in the caller's compartment label with these."""
+    comp = compartment_label(store)
+    now = datetime.now(UTC).isoformat()
+    rows = {
+        "id": [], "kind": [], "subject_ids": [], "score": [], "explanation": [], "evidence": [],
+        "parameters": [],
+    }  # type: dict[str, list[Any]]  # fmt: skip
+    seen: set[str] = set()
+    for f in findings:
+        fid = finding_id(f, comp)
+        if fid in seen:
+            continue
+        seen.add(fid)
+        rows["id"].append(fid)
+        rows["kind"].append(f.kind)
+        rows["subject_ids"].append(f.subject_ids)
+        rows["score"].append(f.score)
+        rows["explanation"].append(f.explanation)
+        rows["evidence"].append(json.dumps(f.evidence, ensure_ascii=False, default=str))
+        rows["parameters"].append(json.dumps(f.parameters, ensure_ascii=False, default=str))
+    table = pa.table(
+        rows,
+        schema=pa.schema([
+            ("id", pa.string()), ("kind", pa.string()), ("subject_ids", pa.list_(pa.string())),
+            ("score", pa.float64()), ("explanation", pa.string()), ("evidence", pa.string()),
+            ("parameters", pa.string()),
+        ]),
+    )  # fmt: skip
+    with store.engine.transaction():
+        store.engine.execute(
+            "DELETE FROM findings WHERE starts_with(kind, ?) AND compartment = ?", [prefix, comp]
+        )
+        store.engine.register("_findings", table)
+        try:
+            store.engine.execute(
+                "INSERT INTO findings SELECT id, kind, subject_ids, score, explanation,"
+                " evidence::JSON, parameters::JSON, ?, ?, ?::TIMESTAMPTZ, NULL FROM _findings",
+                [__version__, comp, now],
+            )
+        finally:
+            store.engine.unregister("_findings")
+        audit.append(
+            store.engine, store.scope.actor, "findings.replace", prefix,
+            {"findings": table.num_rows, "compartment": comp, **run},
+        )  # fmt: skip
+    return int(table.num_rows)
+
+
+def read(store: Store, prefix: str = "", subject: str | None = None) -> list[dict[str, Any]]:
+    """Findings the caller may see (exact compartment label match), highest score first."""
+    cond, filter_params = store.scope.sql_filter("compartment")
+    params: list[Any] = list(filter_params)
+    if store.scope.compartments is not None:
+        # a finding drawn from several compartments is visible to who holds all of them
+        cond = f"({cond} OR list_has_all(?::VARCHAR[], string_split(compartment, '+')))"
+        params = [*params, sorted(store.scope.compartments)]
+    sql = (
+        "SELECT id, kind, subject_ids, score, explanation, evidence, parameters, code_version,"
+        f" compartment, created_at FROM findings WHERE starts_with(kind, ?) AND {cond}"
+    )
+    args: list[Any] = [prefix, *params]
+    if subject is not None:
+        sql += " AND list_contains(subject_ids, ?)"
+        args.append(subject)
+    out = []
+    for r in store.engine.rows(sql + " ORDER BY kind, score DESC NULLS LAST, id", args):
+        out.append({
+            "id": r[0], "kind": r[1], "subject_ids": list(r[2]), "score": r[3],
+            "explanation": r[4], "evidence": json.loads(r[5]) if r[5] else [],
+            "parameters": json.loads(r[6]) if r[6] else {}, "code_version": r[7],
+            "compartment": r[8], "created_at": str(r[9]),
+        })  # fmt: skip
+    return out
