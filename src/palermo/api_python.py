@@ -179,6 +179,32 @@ class Workspace:
 
         return evaluate(self.store, Path(truth))
 
+    # -- network ------------------------------------------------------------------------------
+    def analyze_network(self, out: str | Path, **options: Any) -> dict[str, Any]:
+        """The workspace's network: cells, roles, brokers, key players, findings stored (see
+        ``palermo network analyze --help``; options: layers, since, until, key_player_k,
+        resolution)."""
+        from palermo.network.workspace import analyse_workspace
+
+        return analyse_workspace(self.store, out=Path(out), **options)
+
+    def disrupt_network(self, out: str | Path, **options: Any) -> dict[str, Any]:
+        """Disruption strategies on the workspace's network (``palermo network disrupt``)."""
+        from palermo.network.workspace import disrupt_workspace
+
+        return disrupt_workspace(self.store, out=Path(out), **options)
+
+    def evaluate_network(self, truth: str | Path, **options: Any) -> dict[str, Any]:
+        from palermo.network.evaluate import evaluate
+
+        return evaluate(self.store, Path(truth), **options)
+
+    def findings(self, kind: str = "", subject: str | None = None) -> list[dict[str, Any]]:
+        """Findings you may see whose kind starts with ``kind`` (e.g. ``network.``)."""
+        from palermo.store.findings import read
+
+        return read(self.store, kind, subject)
+
     def export_ftm(self, out: io.TextIOBase | Any, destination: str = "stream") -> ExportReport:
         return export_ftm(self.store, out, destination)
 

@@ -746,8 +746,9 @@ def network_evaluate(
     json_out: JsonOpt = False,
 ) -> None:
     """Score the workspace network's inferred roles (macro-F1 over the offender roles and
-    victims, per role precision and recall) and its communities (ARI and NMI against the true
-    cells) against a simulated case's ground truth.
+    victims, per role precision and recall) and its criminal cells and whole-graph communities
+    (ARI and NMI against the true cells, offenders and victims) against a simulated case's
+    ground truth.
 
     Example: palermo network evaluate --truth case-sim/truth -w case-17
     """
@@ -761,8 +762,10 @@ def network_evaluate(
         return
     out.print(
         f"{metrics['nodes_matched']:,} of {metrics['nodes']:,} nodes matched to the truth;"
-        f" roles macro-F1 {metrics['role_macro_f1']}; cells ARI {metrics['cells_ari']}, NMI"
-        f" {metrics['cells_nmi']} ({metrics['cell_members_matched']} offenders and victims)",
+        f" roles macro-F1 {metrics['role_macro_f1']}; criminal cells ARI {metrics['cells_ari']},"
+        f" NMI {metrics['cells_nmi']} (whole-graph communities: ARI"
+        f" {metrics['communities_ari']}, NMI {metrics['communities_nmi']};"
+        f" {metrics['cell_members_matched']} offenders and victims)",
         markup=False,
     )
     for role, m in metrics["roles"].items():
@@ -1105,8 +1108,9 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of the simulated case.")] = 2024,
 ) -> None:
     """Build a demo workspace: simulate a mid-size mixed-transnational case, ingest all of its
-    sources through its manifest, resolve who is who (scored against the simulator's truth), and
-    print the workspace's summary. The rows the simulator
+    sources through its manifest, resolve who is who (scored against the simulator's truth),
+    analyse its network (cells, roles, key players; scored against the truth too) and print the
+    workspace's summary. The rows the simulator
     breaks on purpose end in the quarantine (`palermo quarantine list -w demo-workspace`).
 
     Example: palermo demo --workspace demo-workspace
@@ -1137,6 +1141,21 @@ def demo(
         f" {resolved['clusters']:,} clusters ({resolved['review_pairs']} pairs for review:"
         f" palermo resolve review -w {workspace}); against the simulator's truth: precision"
         f" {metrics['precision']}, recall {metrics['recall']}, F1 {metrics['f1']}",
+        markup=False,
+    )
+    from palermo.network.evaluate import evaluate as evaluate_network
+    from palermo.network.workspace import analyse_workspace
+
+    net_dir = case / "network"
+    with Workspace.open(workspace, actor="demo") as ws:
+        net = analyse_workspace(ws.store, out=net_dir)
+        scores = evaluate_network(ws.store, case / "truth")
+    roles = ", ".join(f"{r} {n}" for r, n in net["roles"].items() if r != "none")
+    out.print(
+        f"network: {net['nodes']:,} nodes, {net['edges']:,} ties, {net['cells']} criminal cells;"
+        f" roles {roles}; {net['findings_stored']} findings stored ({net_dir}/nodes.csv,"
+        f" cells.csv); against the truth: roles macro-F1 {scores['role_macro_f1']}, cells ARI"
+        f" {scores['cells_ari']}",
         markup=False,
     )
     status(workspace=workspace, json_out=False)

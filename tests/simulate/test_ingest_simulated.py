@@ -81,13 +81,17 @@ def test_cli_simulate_then_ingest(tmp_path: Path) -> None:
 def test_demo_command_builds_a_resolved_workspace(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """What `make demo` runs (at the tiny scale here): simulate, ingest, resolve, summarise."""
+    """What `make demo` runs (at the tiny scale here): simulate, ingest, resolve, analyse the
+    network, summarise."""
     from palermo.cli import main
 
     ws, case = tmp_path / "ws", tmp_path / "case"
     assert main(["demo", "--workspace", str(ws), "--case", str(case), "--scale", "tiny"]) == 0
     text = capsys.readouterr().out
     assert "ingested" in text and "resolved" in text and "F1" in text
+    assert "network:" in text and "criminal cells" in text and "macro-F1" in text
+    assert (case / "network" / "nodes.csv").is_file()
     with palermo.open(ws) as w:
         assert w.status()["totals"]["payments"] > 0
         assert w.resolution()
+        assert w.sql("SELECT count(*) AS n FROM findings").to_pylist()[0]["n"] > 0

@@ -101,7 +101,9 @@ def evaluate(store: Store, truth: Path, **analysis: Any) -> dict[str, Any]:
     person_of = true_persons(store, a.net.tables, truth)
     roles, cells = truth_roles(truth)
     y_true, y_pred = [], []
-    cell_true, cell_pred = [], []
+    cell_true: list[str] = []
+    cell_pred: list[int] = []
+    comm_pred: list[int] = []
     for v, name in enumerate(a.net.names):
         p = person_of.get(name)
         if p is None or p not in roles:
@@ -110,7 +112,8 @@ def evaluate(store: Store, truth: Path, **analysis: Any) -> dict[str, Any]:
         y_pred.append(a.role(v)[0])
         if p in cells:
             cell_true.append(cells[p])
-            cell_pred.append(a.membership[v])
+            cell_pred.append(a.cell[v])
+            comm_pred.append(a.membership[v])
     if not y_true:
         raise PalermoError("no node of this workspace maps to the truth given")
     labels = sorted({r for r in y_true if r != "none"})
@@ -133,6 +136,12 @@ def evaluate(store: Store, truth: Path, **analysis: Any) -> dict[str, Any]:
         if cell_true
         else None,
         "cells_nmi": round(float(normalized_mutual_info_score(cell_true, cell_pred)), 4)
+        if cell_true
+        else None,
+        "communities_ari": round(float(adjusted_rand_score(cell_true, comm_pred)), 4)
+        if cell_true
+        else None,
+        "communities_nmi": round(float(normalized_mutual_info_score(cell_true, comm_pred)), 4)
         if cell_true
         else None,
         "cell_members_matched": len(cell_true),

@@ -1,0 +1,80 @@
+"""The workspace network of a simulated case the role model was not trained on (mixed-transnational,
+tiny, seed 7; the model saw seeds 1-5): roles and cells scored against the ground truth, and the
+commands as the issue spells them."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from palermo.api_python import Workspace
+from palermo.cli import main
+from palermo.network.roles import FEATURES, shipped_model
+from palermo.simulate import simulate
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("simnet")
+    simulate("mixed-transnational", "tiny", 7, d / "case")
+    with Workspace.open(d / "ws", create=True, actor="t") as ws:
+        ws.ingest_manifest(d / "case")
+        ws.resolve()
+    return d / "case", d / "ws"
+
+
+def test_roles_and_cells_against_truth(
+    sim: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    case, ws = sim
+    rc = main(["network", "evaluate", "--truth", str(case / "truth"), "-w", str(ws), "--json"])
+    assert rc == 0
+    m = json.loads(capsys.readouterr().out)
+    # measured 0.955 when the model was trained; a regression guard, not the figure itself
+    assert m["role_macro_f1"] >= 0.85
+    assert m["roles"]["victim"]["recall"] >= 0.9
+    assert m["roles"]["exploiter"]["recall"] >= 0.8
+    assert m["persons_with_a_role_found"] >= 0.9 * m["persons_in_truth_with_a_role"]
+    # criminal cells (inside the suspects' network) recover the true cells better than the
+    # whole graph's communities do
+    assert m["cells_ari"] > m["communities_ari"]
+    assert m["cells_nmi"] > m["communities_nmi"]
+
+
+def test_analyze_and_disrupt_the_case(sim: tuple[Path, Path], tmp_path: Path) -> None:
+    _, ws = sim
+    assert main(["network", "analyze", "-w", str(ws), "--out", str(tmp_path / "net")]) == 0
+    nodes = list(csv.DictReader((tmp_path / "net" / "nodes.csv").open(encoding="utf-8")))
+    roles = {r["role"] for r in nodes}
+    assert {"victim", "exploiter", "money_handler", "recruiter", "transporter"} <= roles
+    for r in nodes:
+        if r["role"] != "none":
+            assert r["role_features"]  # every role says which features drove it
+    cells = list(csv.DictReader((tmp_path / "net" / "cells.csv").open(encoding="utf-8")))
+    assert cells and all(c["roles"] for c in cells)
+    rc = main(["network", "disrupt", "-w", str(ws), "--k", "5", "--strategies", "all",
+               "--out", str(tmp_path / "dis")])  # fmt: skip
+    assert rc == 0
+    rows = list(csv.DictReader((tmp_path / "dis" / "strategies.csv").open()))
+    final = {r["strategy"]: float(r["lcc_fraction"]) for r in rows if r["step"] == "5"}
+    # "target the network, not the small fish": the key-player set fragments the suspects'
+    # network more than removing the final exploiters does, and both beat random arrests
+    assert final["key_player"] < final["final_exploiters"]
+    assert final["key_player"] < final["random"]
+    with Workspace.open(ws) as w:
+        kinds = {row["kind"] for row in w.sql("SELECT DISTINCT kind FROM findings").to_pylist()}
+    assert {
+        "network.key_player",
+        "network.broker",
+        "network.cell",
+        "network.role.exploiter",
+    } <= kinds
+
+
+def test_shipped_model_matches_the_features() -> None:
+    model = shipped_model()
+    assert model.features == FEATURES
+    assert model.trained_on["seeds"] and 7 not in model.trained_on["seeds"]
