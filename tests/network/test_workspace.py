@@ -153,9 +153,12 @@ def test_findings_are_compartmented(case: Path, tmp_path: Path) -> None:
         ws.analyze_network(tmp_path / "p", key_player_k=1)
         mine = ws.findings("network.key_player")
         assert len(mine) == 1 and mine[0]["code_version"]
-        assert ws.store.engine.rows(
-            "SELECT count(*) FROM audit WHERE action = 'findings.replace'"
-        )[0][0] >= 1
+        assert (
+            ws.store.engine.rows("SELECT count(*) FROM audit WHERE action = 'findings.replace'")[0][
+                0
+            ]
+            >= 1
+        )
     with Workspace.open(case, compartments={"ngo"}) as ws:
         assert F.read(ws.store, "network.") == []  # drawn from police data: not for the NGO
     with Workspace.open(case, compartments={"ngo", "police"}) as ws:
