@@ -804,8 +804,9 @@ def network_disrupt(
         typer.Option(
             help="all, or a comma list of: degree, betweenness (recomputed after each removal),"
             " betweenness_once, pagerank, key_player, random (averaged over 20 seeds); on the"
-            " workspace also final_exploiters, money_handlers (by inferred role) and money_flow"
-            " (the most money on its ties)."
+            " workspace also final_exploiters, money_handlers (by inferred role), money_flow"
+            " (the most money on its ties) and beneficiary_cut (what cuts most of the money"
+            " reaching organisers and asset owners)."
         ),
     ] = "all",
     relink: Annotated[
@@ -845,7 +846,10 @@ def network_disrupt(
 
     Without EDGES: the workspace's network (--layers, --since/--until), with the strategies
     that need its inferred roles and money: final_exploiters (whom prosecutions usually stop
-    at), money_handlers, money_flow; flow_cut_fraction is then the share of the money cut.
+    at), money_handlers, money_flow, beneficiary_cut; flow_cut_fraction is then the share of the
+    money cut, and money_cut.csv (strategy, step, removed_node, money_to_beneficiaries,
+    cut_fraction) the money that can still reach the beneficiaries (organisers and asset
+    owners: maximum flow through the payments).
 
     Example: palermo network disrupt payments.csv --source payer --target payee --weight amount --k 5 --strategies all --relink 0.5 --out dis
 

@@ -64,6 +64,15 @@ def test_analyze_and_disrupt_the_case(sim: tuple[Path, Path], tmp_path: Path) ->
     # network more than removing the final exploiters does, and both beat random arrests
     assert final["key_player"] < final["final_exploiters"]
     assert final["key_player"] < final["random"]
+    # money that can reach the beneficiaries (max-flow), per strategy and step
+    cut = list(csv.DictReader((tmp_path / "dis" / "money_cut.csv").open()))
+    assert {"beneficiary_cut", "final_exploiters", "money_flow"} <= {r["strategy"] for r in cut}
+    start = [r for r in cut if r["step"] == "0"]
+    assert len({r["money_to_beneficiaries"] for r in start}) == 1  # one baseline
+    assert all(float(r["cut_fraction"]) == 0 for r in start)
+    assert all(0 <= float(r["cut_fraction"]) <= 1 for r in cut)
+    last = {r["strategy"]: float(r["cut_fraction"]) for r in cut if r["step"] == "5"}
+    assert last["money_handlers"] > last["final_exploiters"]  # the money goes past the exploiters
     with Workspace.open(ws) as w:
         kinds = {row["kind"] for row in w.sql("SELECT DISTINCT kind FROM findings").to_pylist()}
     assert {

@@ -227,6 +227,9 @@ def test_disrupt_workspace_money_flow_and_timeline(case: Path, tmp_path: Path) -
     kp = [r for r in rows if r["strategy"] == "key_player"]
     assert float(kp[1]["lcc_fraction"]) < float(kp[0]["lcc_fraction"])
     assert (tmp_path / "dis" / "recovery.csv").is_file()
+    # nobody here is an organiser or owns assets: no money to beneficiaries to cut, and it says so
+    assert any("beneficiar" in n for n in summary["notes"])
+    assert not (tmp_path / "dis" / "money_cut.csv").exists()
     # calls in February and June: two months with ties; the broker is only in June
     periods = list(csv.DictReader((tmp_path / "tl" / "periods.csv").open()))
     assert [p["period"] for p in periods] == ["2024-02", "2024-06"]

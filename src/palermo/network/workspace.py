@@ -682,7 +682,7 @@ def write_tables(
 
 
 #: Strategies only a workspace has: they need the inferred roles or the money on the ties.
-WORKSPACE_STRATEGIES = ("final_exploiters", "money_handlers", "money_flow")
+WORKSPACE_STRATEGIES = ("final_exploiters", "money_handlers", "money_flow", "beneficiary_cut")
 
 
 def disrupt_workspace(
@@ -700,9 +700,11 @@ def disrupt_workspace(
     """``palermo network disrupt --workspace``: the standalone strategies on the workspace's
     network, beside those that need its roles and money: ``final_exploiters`` (the nodes whose
     most probable role is exploiter, most probable first: what prosecutions usually stop at),
-    ``money_handlers`` (role money handler) and ``money_flow`` (greedily the node with the most
-    money on its remaining ties). The flow cut is the share of the money (payments) on ties
-    touching removed nodes.
+    ``money_handlers`` (role money handler), ``money_flow`` (greedily the node with the most
+    money on its remaining ties) and ``beneficiary_cut`` (greedily the node whose removal cuts
+    most of the money that can reach the beneficiaries, see ``MoneyToBeneficiaries``). The flow
+    cut is the share of the money (payments) on ties touching removed nodes; ``money_cut.csv``
+    gives, per strategy and step, the money that can still reach the beneficiaries.
 
     ``focus="suspects"`` (default) runs them on the suspects' network: the nodes whose most
     probable role is an offender's (not victim, not none) and the phones and accounts tied to two
@@ -723,6 +725,7 @@ def disrupt_workspace(
     if focus not in ("suspects", "all"):
         raise PalermoError(f"--focus {focus!r}: suspects or all")
     a = analyse(store, layers=layers, since=since, until=until, key_player_k=k)
+    money = MoneyToBeneficiaries.of(a)
     if focus == "suspects":
         a = _suspects(a)
     g = a.net.graph.copy()
@@ -735,6 +738,8 @@ def disrupt_workspace(
         fixed["money_handlers"] = [names[v] for v in a.ranked("money_handler")[:k]]
     if "money_flow" in chosen:
         fixed["money_flow"] = _money_order(g, k)
+    if "beneficiary_cut" in chosen and money is not None:
+        fixed["beneficiary_cut"] = money.greedy_cut(set(names), k)
     empty = [s for s, order in fixed.items() if not order]
     for s in empty:
         del fixed[s]
@@ -750,6 +755,15 @@ def disrupt_workspace(
     summary["focus"] = focus
     labels = a.net.graph.vs["label"]
     summary["removed"] = {s: [labels[names.index(n)] for n in order] for s, order in fixed.items()}
+    if money is None:
+        summary["notes"].append(
+            "no money reaches a beneficiary (an organiser or an asset owner) in the payments:"
+            " money_cut.csv not written"
+        )
+    else:
+        summary["money_to_beneficiaries"] = round(money.baseline, 2)
+        summary["beneficiaries"] = [money.labels[b] for b in money.beneficiaries]
+        summary["money_to_beneficiaries_cut_after_k"] = _write_money_cut(money, g, Path(out), k)
     return summary
 
 
@@ -828,3 +842,130 @@ def timeline_workspace(
     summary["notes"] = [*notes, *summary.get("notes", []),
                         "ties without a time (registries, shared identifiers) are in no period"]  # fmt: skip
     return summary
+
+
+@dataclass
+class MoneyToBeneficiaries:
+    """How much money can reach the network's beneficiaries: the maximum flow (igraph, C core)
+    in the directed graph of payments between nodes (capacity = amount paid), from a super-source
+    feeding every victim and every payer outside the suspects into the suspects, to a super-sink
+    fed by the beneficiaries (asserted organisers and suspects owning assets: real estate,
+    company shares). Max-flow, not the sum of payments: money paid twice through a chain counts
+    once, and money that could only reach a beneficiary through a removed node is cut."""
+
+    graph: ig.Graph  # directed, vertex "name", edge "capacity"; last two vertices: S and T
+    labels: dict[str, str]
+    beneficiaries: list[str]
+    baseline: float
+
+    @classmethod
+    def of(cls, a: Analysis) -> MoneyToBeneficiaries | None:
+        flows = a.net.tables.flows
+        if flows.num_rows == 0:
+            return None
+        names = a.net.names
+        role = {nm: a.role(v)[0] for v, nm in enumerate(names)}
+        facts = a.net.tables.node_facts
+        owners = {
+            nm for nm, n in zip(facts["node"].to_pylist(), facts["assets_owned"].to_pylist(),
+                                strict=True) if n
+        }  # fmt: skip
+        suspect = {nm for nm, r in role.items() if r not in ("none", "victim")}
+        benef = sorted(nm for nm in suspect if role[nm] == "organiser" or nm in owners)
+        if not benef:
+            return None
+        triples = [
+            (x, y, float(m or 0.0))
+            for x, y, m in zip(flows["payer"].to_pylist(), flows["payee"].to_pylist(),
+                               flows["amount"].to_pylist(), strict=True)
+            if x is not None and y is not None and x != y
+        ]  # fmt: skip
+        payer = [t[0] for t in triples]
+        payee = [t[1] for t in triples]
+        amount = [t[2] for t in triples]
+        vnames = sorted(set(payer) | set(payee) | set(benef))
+        index = {nm: i for i, nm in enumerate(vnames)}
+        src, snk = len(vnames), len(vnames) + 1
+        edges, cap = [], []
+        for x, y, m in zip(payer, payee, amount, strict=True):
+            edges.append((index[x], index[y]))
+            cap.append(float(m))
+        big = float(sum(cap)) + 1.0
+        for nm in vnames:
+            if role.get(nm) == "victim":
+                edges.append((src, index[nm]))
+                cap.append(big)
+        for x, y in zip(payer, payee, strict=True):
+            if x not in suspect and role.get(x) != "victim" and y in suspect:
+                edges.append((src, index[x]))
+                cap.append(big)
+        for b in benef:
+            edges.append((index[b], snk))
+            cap.append(big)
+        g = ig.Graph(n=len(vnames) + 2, edges=edges, directed=True)
+        g.vs["name"] = [*vnames, "<source>", "<sink>"]
+        g.es["capacity"] = cap
+        labels = dict(zip(names, a.net.graph.vs["label"], strict=True))
+        out = cls(g, labels, benef, 0.0)
+        out.baseline = out.flow(set())
+        return out if out.baseline > 0 else None
+
+    def flow(self, removed: set[str]) -> float:
+        g = self.graph
+        cap = list(g.es["capacity"])
+        if removed:
+            gone = {v.index for v in g.vs if v["name"] in removed}
+            for e in g.es:
+                if e.source in gone or e.target in gone:
+                    cap[e.index] = 0.0
+        n = g.vcount()
+        return float(g.maxflow(n - 2, n - 1, capacity=cap).value)
+
+    def greedy_cut(self, candidates: set[str], k: int) -> list[str]:
+        """k times, the candidate whose removal leaves the least money reaching the
+        beneficiaries (ties: smallest name); stops when nothing reaches them. The beneficiaries
+        themselves are no candidates: removing them cuts everything trivially; this finds the
+        channels their money comes through (what to freeze, whom to arrest first)."""
+        pool = sorted((set(self.graph.vs["name"][:-2]) & candidates) - set(self.beneficiaries))
+        chosen: list[str] = []
+        left = self.baseline
+        for _ in range(k):
+            if left <= 0 or not pool:
+                break
+            best = min(pool, key=lambda nm: (self.flow({*chosen, nm}), nm))
+            chosen.append(best)
+            pool.remove(best)
+            left = self.flow(set(chosen))
+        return chosen
+
+
+def _write_money_cut(
+    money: MoneyToBeneficiaries, g: ig.Graph, out: Path, k: int
+) -> dict[str, float]:
+    """money_cut.csv: per strategy and step, the money that can still reach the beneficiaries
+    and the share cut (random: the mean over its orders)."""
+    from palermo.network.disrupt import _random_orders
+
+    rows = list(csv.DictReader((out / "strategies.csv").open(encoding="utf-8")))
+    orders: dict[str, list[list[str]]] = {}
+    for r in rows:
+        if r["strategy"] == "random":
+            continue
+        orders.setdefault(r["strategy"], [[]])
+        if r["removed_node"]:
+            orders[r["strategy"]][0].append(r["removed_node"])
+    if any(r["strategy"] == "random" for r in rows):
+        orders["random"] = _random_orders(g, k)
+    final: dict[str, float] = {}
+    with (out / "money_cut.csv").open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["strategy", "step", "removed_node", "money_to_beneficiaries", "cut_fraction"])
+        for s in sorted(orders, key=lambda x: [r["strategy"] for r in rows].index(x)):
+            steps = max(len(o) for o in orders[s])
+            for step in range(steps + 1):
+                left = float(np.mean([money.flow(set(o[:step])) for o in orders[s]]))
+                cut = 1 - left / money.baseline
+                who = orders[s][0][step - 1] if step and s != "random" else ""
+                w.writerow([s, step, who, round(left, 2), round(cut, 6)])
+            final[s] = round(cut, 4)
+    return final
