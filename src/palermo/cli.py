@@ -51,7 +51,8 @@ resolve_app = typer.Typer(
     invoke_without_command=True,
 )
 network_app = typer.Typer(
-    help="Network intelligence: communities, brokers, key players.", no_args_is_help=True
+    help="Network intelligence: cells, roles, brokers, key players, disruption, time.",
+    no_args_is_help=True,
 )
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(resolve_app, name="resolve")
@@ -654,10 +655,13 @@ def network_analyze(
     total). Key players: the greedy set whose removal fragments most.
 
     Without EDGES: the workspace's resolved entities are the nodes and the --layers their ties
-    (within --since/--until); nodes.csv adds label, kind, the inferred role with its probability
-    and the features behind it, roles.csv every role's probability, communities.csv the cells'
-    countries, sectors, money in/out and activity period, edges.csv every tie with its layers and
-    evidence rows; the findings (key players, brokers, roles, cells) are stored in the workspace.
+    (within --since/--until); nodes.csv adds label, kind, the role asserted (offender roles at
+    probability >= 0.8) with its probability, the features behind it and any role held back,
+    the criminal cell and Gould-Fernandez roles; roles.csv has every role's probability,
+    cells.csv the criminal cells (Leiden inside the suspects' network: roles, members,
+    countries, sectors, money in/out, activity), communities.csv the whole graph's communities,
+    edges.csv every tie with its layers and evidence rows; the findings (key players, brokers,
+    roles, cells) are stored in the workspace.
 
     Example: palermo network analyze calls.csv --source caller --target callee --weight n --out net
 

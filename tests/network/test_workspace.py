@@ -239,3 +239,21 @@ def test_disrupt_workspace_money_flow_and_timeline(case: Path, tmp_path: Path) -
         pytest.raises(Exception, match="strategy"),
     ):
         disrupt_workspace(ws.store, out=tmp_path / "x", strategies="arrest_everyone")
+
+
+def test_empty_workspace_and_bad_truth_are_refused_clearly(
+    tmp_path: Path, case: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty"
+    assert main(["init", str(empty)]) == 0
+    capsys.readouterr()
+    for cmd in (["analyze"], ["disrupt"], ["timeline"], ["build"]):
+        rc = main(["network", *cmd, "-w", str(empty), "--out", str(tmp_path / "o")])
+        err = capsys.readouterr().err
+        if cmd == ["build"]:  # an empty network is still a set of (empty) tables
+            assert rc == 0
+            continue
+        assert rc != 0 and "Traceback" not in err and err.startswith("palermo: error:"), (cmd, err)
+    rc = main(["network", "evaluate", "--truth", str(tmp_path / "nowhere"), "-w", str(case)])
+    err = capsys.readouterr().err
+    assert rc != 0 and "mentions.csv: not found" in err
