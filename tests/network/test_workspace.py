@@ -257,3 +257,22 @@ def test_empty_workspace_and_bad_truth_are_refused_clearly(
     rc = main(["network", "evaluate", "--truth", str(tmp_path / "nowhere"), "-w", str(case)])
     err = capsys.readouterr().err
     assert rc != 0 and "mentions.csv: not found" in err
+
+
+def test_reading_victim_findings_is_audited(case: Path, tmp_path: Path) -> None:
+    from palermo.store import findings as F
+
+    with Workspace.open(case, compartments={"police"}) as ws:
+        ws.analyze_network(tmp_path / "n", key_player_k=1)
+        F.replace(ws.store, "network.role.victim", [F.Finding(
+            "network.role.victim", ["person-x"], 0.9, "a possible victim (test)")], {})  # fmt: skip
+        before = ws.store.engine.rows(
+            "SELECT count(*) FROM audit WHERE action = 'findings.read_victims'"
+        )[0][0]
+        assert ws.findings("network.role.victim")
+        ws.findings("network.key_player")  # no victim in it: nothing to audit
+        after = ws.store.engine.rows(
+            "SELECT count(*) FROM audit WHERE action = 'findings.read_victims'"
+        )[0][0]
+        assert after == before + 1
+        assert ws.verify_audit().ok

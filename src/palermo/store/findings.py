@@ -107,7 +107,7 @@ def read(store: Store, prefix: str = "", subject: str | None = None) -> list[dic
     if subject is not None:
         sql += " AND list_contains(subject_ids, ?)"
         args.append(subject)
-    out = []
+    out: list[dict[str, Any]] = []
     for r in store.engine.rows(sql + " ORDER BY kind, score DESC NULLS LAST, id", args):
         out.append({
             "id": r[0], "kind": r[1], "subject_ids": list(r[2]), "score": r[3],
@@ -115,4 +115,11 @@ def read(store: Store, prefix: str = "", subject: str | None = None) -> list[dic
             "parameters": json.loads(r[6]) if r[6] else {}, "code_version": r[7],
             "compartment": r[8], "created_at": str(r[9]),
         })  # fmt: skip
+    victims = [f["subject_ids"][0] for f in out if f["kind"] == "network.role.victim"]
+    if victims:  # who is a possible victim is victim data: every read of it is audited
+        with store.engine.transaction():
+            audit.append(
+                store.engine, store.scope.actor, "findings.read_victims", prefix or "*",
+                {"victims": len(victims), "subjects": victims[:50]},
+            )  # fmt: skip
     return out
