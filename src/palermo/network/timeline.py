@@ -38,7 +38,7 @@ import numpy as np
 import pyarrow as pa
 
 from palermo.errors import PalermoError
-from palermo.network.analyze import leiden
+from palermo.network.analyze import edge_columns, leiden
 
 PERIODS = ("month", "quarter", "year")
 JACCARD_MIN = 0.3
@@ -98,19 +98,7 @@ def timeline(
     except duckdb.Error as exc:
         raise PalermoError(f"{path}: cannot be read as CSV: {str(exc).splitlines()[0]}") from None
     header = [r[0] for r in con.execute("DESCRIBE raw").fetchall() if r[0] != "_row"]
-    if source is None or target is None:
-        if {"source", "target"} <= set(header):
-            source, target = source or "source", target or "target"
-        elif len(header) >= 2:
-            source, target = source or header[0], target or header[1]
-        else:
-            raise PalermoError(f"{path}: an edge list needs two columns (found {len(header)})")
-    wanted = {"--source": source, "--target": target, "--time": time, "--weight": weight}
-    missing = [f"{opt} {col!r}" for opt, col in wanted.items() if col and col not in header]
-    if missing:
-        raise PalermoError(
-            f"{path}: no column {', '.join(missing)} (columns: {', '.join(header) or 'none'})"
-        )
+    source, target = edge_columns(path, header, source, target, time=time, weight=weight)
     w = _q(weight) if weight else "NULL"
     con.execute(
         f"CREATE TABLE edges AS SELECT {_q(source)} AS source, {_q(target)} AS target,"

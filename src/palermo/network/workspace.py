@@ -28,11 +28,10 @@ import pyarrow as pa
 from palermo.errors import PalermoError
 from palermo.network import roles as R
 from palermo.network.analyze import (
-    EXACT_BETWEENNESS_MAX,
-    SAMPLE_SOURCES,
     SEED,
     _betweenness,
     _canonical_communities,
+    betweenness_sources,
     fragmentation,
     key_players,
     leiden,
@@ -482,8 +481,8 @@ def analyse_workspace(
         "cells": len(a.cells),
         "modularity": _r(g.modularity(a.membership, weights="weight")) if g.ecount() else 0.0,
         "betweenness": "exact"
-        if g.vcount() <= EXACT_BETWEENNESS_MAX
-        else f"estimated from {SAMPLE_SOURCES} sampled sources (seed {SEED})",
+        if betweenness_sources(g) is None
+        else f"estimated from {betweenness_sources(g)} sampled sources (seed {SEED})",
         "key_players": [names[v] for v in a.key_players],
         "fragmentation_after_key_players": _r(_frag_without(g, a.key_players)),
         "roles": dict(sorted(role_counts.items())),
