@@ -297,7 +297,11 @@ def asserted_role(p: np.ndarray, classes: tuple[str, ...]) -> tuple[str, float]:
     return role, float(p[j])
 
 
-CELL_RESOLUTION = 2.0  # Leiden resolution inside the suspects' network (see ``criminal_cells``)
+CELL_RESOLUTION = 2.0
+EXPLOITING = (
+    "exploiter",
+    "enforcer",
+)  # a victim belongs to the cell of those who exploit them  # Leiden resolution inside the suspects' network (see ``criminal_cells``)
 
 
 def criminal_cells(
@@ -308,7 +312,9 @@ def criminal_cells(
     put in the cell of the suspect it is most strongly tied to; 0 for everyone else. The whole
     graph's communities are dominated by the legitimate world around a network (a network's
     cells are tied more to each other than to it); inside the suspects' network the functional
-    cells separate (on simulated cases ARI 0.04 -> 0.39 against the true cells)."""
+    cells separate (on simulated cases ARI 0.04 -> 0.39 against the true cells). A victim goes to
+    the cell of the exploiter or enforcer it is most tied to, else of its most tied suspect (the
+    simulator's truth, and the law, put a victim with the cell that exploits them)."""
     role = [asserted_role(p, classes)[0] for p in probs]
     offender = [r not in ("none", "victim") for r in role]
     keep = [v for v in range(g.vcount()) if offender[v]]
@@ -325,16 +331,21 @@ def criminal_cells(
     membership = _canonical_communities(leiden(sub, resolution), names)
     for i, v in enumerate(keep):
         out[v] = membership[i]
+    suspects = set(keep)
     for v in range(g.vcount()):
         if role[v] != "victim":
             continue
-        best: tuple[float, str, int] | None = None
+        best: tuple[tuple[int, float, str], int] | None = None
         for e in g.incident(v):
             u = g.es[e].target if g.es[e].source == v else g.es[e].source
-            if out[u] and (best is None or (-g.es[e]["weight"], g.vs[u]["name"]) < best[:2]):
-                best = (-g.es[e]["weight"], g.vs[u]["name"], out[u])
+            if u not in suspects:
+                continue
+            # the cell that exploits a victim first (exploiters, enforcers), then the strongest tie
+            key = (0 if role[u] in EXPLOITING else 1, -g.es[e]["weight"], g.vs[u]["name"])
+            if best is None or key < best[0]:
+                best = (key, out[u])
         if best is not None:
-            out[v] = best[2]
+            out[v] = best[1]
     return out
 
 
@@ -623,7 +634,7 @@ def _findings(a: Analysis) -> list[F.Finding]:
             f" money in {c['money_in']:,.2f}, out {c['money_out']:,.2f}, active"
             f" {c['first_seen'] or '?'} to {c['last_seen'] or '?'}. Rule: Leiden communities"
             f" of the suspects' network (modularity, resolution {CELL_RESOLUTION}, seed {SEED}),"
-            " victims in the cell of the suspect they are most tied to.",
+            " victims in the cell of the exploiter (else suspect) they are most tied to.",
             [{"top_nodes": c["top_nodes"]}], params,
         ))  # fmt: skip
     return found
