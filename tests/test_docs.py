@@ -35,6 +35,7 @@ def test_readme_command_parses(argv: list[str], capsys: pytest.CaptureFixture[st
         "audit": None,
         "resolve": {"review", "accept", "reject", "undo", "evaluate"},
         "network": None,
+        "finance": None,
     }
     sub = groups.get(words[0], set()) if words else set()
     verbs = (

@@ -54,9 +54,14 @@ network_app = typer.Typer(
     help="Network intelligence: cells, roles, brokers, key players, disruption, time.",
     no_args_is_help=True,
 )
+finance_app = typer.Typer(
+    help="Follow the money: scan transactions for laundering and exploitation patterns.",
+    no_args_is_help=True,
+)
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(resolve_app, name="resolve")
 app.add_typer(network_app, name="network")
+app.add_typer(finance_app, name="finance")
 app.add_typer(audit_app, name="audit")
 
 out = Console(highlight=False, soft_wrap=True)
@@ -981,6 +986,94 @@ def network_timeline(
     )
     for note in summary["notes"]:
         out.print(f"note: {note}", markup=False)
+
+
+@finance_app.command("scan")
+def finance_scan(
+    transactions: Annotated[
+        Path, typer.Argument(help="Transactions (CSV, comma-separated), one row per transfer.")
+    ],
+    out_dir: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Folder for alerts.csv, accounts.csv, summary.json."),
+    ],
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            help="Other column names: field=COLUMN,... (fields: transaction_id, timestamp,"
+            " from_account, to_account, amount, currency, from_bank, to_bank, payment_type)."
+        ),
+    ] = None,
+    currency: Annotated[
+        str | None,
+        typer.Option(help="ISO 4217 code for every amount, when the file has no currency column."),
+    ] = None,
+    params: Annotated[
+        str | None,
+        typer.Option(
+            help="Detector parameters: name=value,... (e.g. fan_in_min=12,window_days=3; the"
+            " names and defaults are in summary.json's parameters)."
+        ),
+    ] = None,
+    encoding: Annotated[str, typer.Option(help="Text encoding of the file.")] = "utf-8",
+    allow_partial: Annotated[
+        bool, typer.Option("--allow-partial", help="Exit 0 even if rows were set aside.")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Rules-only scan of a transaction file, without a workspace: fan_in and fan_out (many
+    distinct payers / payees within 7 days), structuring (3+ payments in 7 days just below a
+    reporting threshold), round_amounts (mostly round outgoing amounts), rapid_pass_through
+    (about the same amount in and out again within 2 days) and pooled_wages (many payers paying
+    one account similar wage-like amounts in a month) and cycle (money back at its start over
+    2 to 4 accounts within 7 days). Columns transaction_id, timestamp,
+    from_account, to_account, amount, currency are recognised as they are (the payments
+    mapping); others by --columns. Without a transaction_id column the row number is the id.
+    A row that fails a check (empty account, bad time or amount, unknown currency, repeated id)
+    is set aside in rejected.csv (row, field, reason, record) and the others are scanned; the
+    exit code is then 3 unless --allow-partial. Writes alerts.csv (transaction_id, score,
+    patterns: every flagged transaction), accounts.csv (account, score, patterns: every
+    account) and summary.json. Account score = 1 - prod(1 - pattern score).
+
+    Example: palermo finance scan tx.csv --out scan
+
+    Example: palermo finance scan HI-Small_Trans.csv --columns "timestamp=Timestamp,from_account=Account,to_account=Account.1,amount=Amount Paid,currency=Payment Currency" --out scan
+    """
+    from palermo.finance import ScanParams, scan
+    from palermo.ingest.mapping import parse_columns_option
+
+    summary = scan(
+        transactions,
+        out=out_dir,
+        columns=parse_columns_option(columns),
+        params=ScanParams.parse(parse_columns_option(params, "--params")),
+        default_currency=currency,
+        encoding=encoding,
+    )
+    if json_out:
+        _print_json(summary)
+        if summary["rows_rejected"] and not allow_partial:
+            raise PartialIngest(f"{summary['rows_rejected']} row(s) set aside (rejected.csv)")
+        return
+    fired = ", ".join(
+        f"{name} {v['accounts']}"
+        for name, v in summary["alerts_per_pattern"].items()
+        if v["accounts"]
+    )
+    out.print(
+        f"{summary['rows']:,} transactions, {summary['accounts']:,} accounts:"
+        f" {summary['alerts']:,} flagged transaction(s), {summary['accounts_flagged']:,} flagged"
+        f" account(s) ({fired or 'no pattern fired'})"
+        f" -> {out_dir}/alerts.csv, accounts.csv, summary.json",
+        markup=False,
+    )
+    for note in summary["notes"]:
+        out.print(f"note: {note}", markup=False)
+    if summary["rows_rejected"] and not allow_partial:
+        raise PartialIngest(
+            f"{summary['rows_rejected']} row(s) set aside in {out_dir}/rejected.csv"
+            " (--allow-partial to exit 0)"
+        )
 
 
 @app.command()
