@@ -1,5 +1,5 @@
 """The workspace network of a simulated case the role model was not trained on (mixed-transnational,
-tiny, seed 7; the model saw seeds 1-5): roles and cells scored against the ground truth, and the
+tiny, seed 7; the model saw seeds 1-3): roles and cells scored against the ground truth, and the
 commands as the issue spells them."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def test_roles_and_cells_against_truth(
     rc = main(["network", "evaluate", "--truth", str(case / "truth"), "-w", str(ws), "--json"])
     assert rc == 0
     m = json.loads(capsys.readouterr().out)
-    # measured 0.955 when the model was trained; a regression guard, not the figure itself
+    # measured 0.956 with the shipped model; a regression guard, not the figure itself
     assert m["role_macro_f1"] >= 0.85
     assert m["roles"]["victim"]["recall"] >= 0.9
     assert m["roles"]["exploiter"]["recall"] >= 0.8
@@ -71,7 +71,9 @@ def test_analyze_and_disrupt_the_case(sim: tuple[Path, Path], tmp_path: Path) ->
     assert len({r["money_to_beneficiaries"] for r in start}) == 1  # one baseline
     assert all(float(r["cut_fraction"]) == 0 for r in start)
     assert all(0 <= float(r["cut_fraction"]) <= 1 for r in cut)
-    last = {r["strategy"]: float(r["cut_fraction"]) for r in cut if r["step"] == "5"}
+    last: dict[str, float] = {}
+    for r in cut:  # each strategy's last step (a role may have fewer than k nodes)
+        last[r["strategy"]] = float(r["cut_fraction"])
     assert last["money_handlers"] > last["final_exploiters"]  # the money goes past the exploiters
     with Workspace.open(ws) as w:
         kinds = {row["kind"] for row in w.sql("SELECT DISTINCT kind FROM findings").to_pylist()}
