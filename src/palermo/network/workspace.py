@@ -288,9 +288,33 @@ def _iso(t: Any) -> str:
 ROLE_THRESHOLD = 0.8
 
 
-def asserted_role(p: np.ndarray, classes: tuple[str, ...]) -> tuple[str, float]:
+#: Kinds of source a workspace needs before roles are asserted at all: the model learnt roles
+#: from cases that hold them all, and on one kind alone (call records only, say) it mistakes
+#: ordinary behaviour for a role (on the bundled sample call records: 31 "officials").
+SOURCE_KINDS = {
+    "calls": ("calls",), "payments": ("payments",), "travel": ("vehicle", "co_travel"),
+    "employment": ("employment",), "ads": ("ads",), "notes": ("associates", "family"),
+    "registries": ("ownership",),
+}  # fmt: skip
+MIN_SOURCE_KINDS = 3
+
+
+def source_kinds(net: WorkspaceNetwork) -> list[str]:
+    """The kinds of source (``SOURCE_KINDS``) the network has ties from."""
+    layers = set(net.tables.edges["layer"].to_pylist())
+    return [k for k, ls in SOURCE_KINDS.items() if layers & set(ls)]
+
+
+def asserted_role(
+    p: np.ndarray, classes: tuple[str, ...], supported: bool = True
+) -> tuple[str, float]:
+    """The role asserted from a node's probabilities: its most probable role, but an offender's
+    only at ROLE_THRESHOLD or above, and none at all where the workspace has too few kinds of
+    source for the model (``supported``)."""
     j = int(np.argmax(p))
     role = classes[j]
+    if role != "none" and not supported:
+        return "none", float(p[classes.index("none")])
     if role not in ("none", "victim") and p[j] < ROLE_THRESHOLD:
         k = classes.index("none")
         return "none", float(p[k])
@@ -305,7 +329,11 @@ EXPLOITING = (
 
 
 def criminal_cells(
-    g: ig.Graph, probs: np.ndarray, classes: tuple[str, ...], resolution: float = CELL_RESOLUTION
+    g: ig.Graph,
+    probs: np.ndarray,
+    classes: tuple[str, ...],
+    resolution: float = CELL_RESOLUTION,
+    supported: bool = True,
 ) -> list[int]:
     """Criminal cells: Leiden communities of the suspects' network (the nodes whose most probable
     role is an offender's, and the phones and accounts tied to two of them), each victim then
@@ -315,7 +343,7 @@ def criminal_cells(
     cells separate (on simulated cases ARI 0.04 -> 0.39 against the true cells). A victim goes to
     the cell of the exploiter or enforcer it is most tied to, else of its most tied suspect (the
     simulator's truth, and the law, put a victim with the cell that exploits them)."""
-    role = [asserted_role(p, classes)[0] for p in probs]
+    role = [asserted_role(p, classes, supported)[0] for p in probs]
     offender = [r not in ("none", "victim") for r in role]
     keep = [v for v in range(g.vcount()) if offender[v]]
     for v in range(g.vcount()):
@@ -361,13 +389,15 @@ class Analysis:
     communities: list[dict[str, Any]]  # per community of the whole graph
     cell: list[int]  # per vertex: its criminal cell (0: none), see ``criminal_cells``
     cells: list[dict[str, Any]]  # per criminal cell
+    supported: bool = True  # enough kinds of source for roles (``MIN_SOURCE_KINDS``)
 
     def role(self, v: int) -> tuple[str, float]:
         """The role asserted for v (see ``asserted_role``) and the model's probability of it."""
-        return asserted_role(self.probs[v], self.model.classes)
+        return asserted_role(self.probs[v], self.model.classes, self.supported)
 
     def held_back(self, v: int) -> str:
-        """An offender role the model found most probable but below ROLE_THRESHOLD ('' if none)."""
+        """A role the model found most probable but did not assert (below ROLE_THRESHOLD, or too
+        few kinds of source): "role p"; else ''."""
         j = int(np.argmax(self.probs[v]))
         top = self.model.classes[j]
         if self.role(v)[0] == "none" and top != "none":
@@ -400,11 +430,20 @@ def analyse(
     pos = positions(g)
     x, probs, model = infer_roles(net, pos)
     kp = key_players(g, key_player_k, betweenness=pos["betweenness"])
-    cell = criminal_cells(g, probs, model.classes, cell_resolution)
-    roles = [asserted_role(p, model.classes)[0] for p in probs]
+    kinds = source_kinds(net)
+    supported = len(kinds) >= MIN_SOURCE_KINDS
+    if not supported:
+        net.tables.notes.append(
+            f"roles held back: the workspace has ties from {len(kinds)} kind(s) of source"
+            f" ({', '.join(kinds) or 'none'}); the role model needs {MIN_SOURCE_KINDS} or more of"
+            f" {', '.join(SOURCE_KINDS)} (its probabilities are still in roles.csv)"
+        )
+    cell = criminal_cells(g, probs, model.classes, cell_resolution, supported)
+    roles = [asserted_role(p, model.classes, supported)[0] for p in probs]
     return Analysis(
         net, membership, pos, x, probs, model, kp, cells(net, membership, pos["pagerank"]),
         cell, [c for c in cells(net, cell, pos["pagerank"], roles) if c["community"] != 0],
+        supported,
     )  # fmt: skip
 
 
@@ -824,7 +863,7 @@ def _suspects(a: Analysis) -> Analysis:
     return Analysis(
         net, [a.membership[v] for v in keep], {k: [x[v] for v in keep] for k, x in a.pos.items()},
         a.x[keep], a.probs[keep], a.model, [index[v] for v in a.key_players if v in index],
-        a.communities, [a.cell[v] for v in keep], a.cells,
+        a.communities, [a.cell[v] for v in keep], a.cells, a.supported,
     )  # fmt: skip
 
 
