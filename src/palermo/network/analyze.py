@@ -16,6 +16,7 @@ import itertools
 import json
 import math
 import random
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -410,6 +411,34 @@ def _betweenness(g: ig.Graph) -> list[float]:
     return [float(v) * n / k for v in values]
 
 
+def positions(g: ig.Graph) -> dict[str, list[Any]]:
+    """Degree, strength, betweenness, PageRank, eigenvector, coreness, constraint, brokerage."""
+    n = g.vcount()
+    degree = g.degree()
+    local_cc = g.transitivity_local_undirected(mode="zero")
+    return {
+        "degree": degree,
+        "strength": g.strength(weights="weight"),
+        "betweenness": _betweenness(g),
+        "pagerank": g.pagerank(weights="weight"),
+        "eigenvector": _eigenvector(g) if g.ecount() else [0.0] * n,
+        "coreness": g.coreness(),
+        "constraint": [c if math.isfinite(c) else 0.0 for c in g.constraint(weights="weight")],
+        # Gould-Fernandez total brokerage, undirected: pairs of neighbours not tied to each other
+        "brokerage": [
+            round((1 - c) * d * (d - 1) / 2) for c, d in zip(local_cc, degree, strict=True)
+        ],
+    }
+
+
+def _eigenvector(g: ig.Graph) -> list[float]:
+    # igraph warns that eigenvector centrality means little on a disconnected graph: a
+    # workspace graph always is (isolated records); the values are still per component
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return list(g.eigenvector_centrality(weights="weight", scale=True))
+
+
 def analyze(
     path: Path,
     *,
@@ -426,16 +455,10 @@ def analyze(
     n = g.vcount()
     membership_raw = leiden(g, resolution)
     membership = _canonical_communities(membership_raw, edges.names)
-    degree = g.degree()
-    strength = g.strength(weights="weight")
-    btw = _betweenness(g)
-    pagerank = g.pagerank(weights="weight")
-    eigen = g.eigenvector_centrality(weights="weight", scale=True) if g.ecount() else [0.0] * n
-    coreness = g.coreness()
-    constraint = g.constraint(weights="weight")
-    local_cc = g.transitivity_local_undirected(mode="zero")
-    # Gould-Fernandez total brokerage, undirected: pairs of neighbours not tied to each other
-    brokerage = [round((1 - c) * d * (d - 1) / 2) for c, d in zip(local_cc, degree, strict=True)]
+    pos = positions(g)
+    degree, strength, btw = pos["degree"], pos["strength"], pos["betweenness"]
+    pagerank, eigen, coreness = pos["pagerank"], pos["eigenvector"], pos["coreness"]
+    constraint, brokerage = pos["constraint"], pos["brokerage"]
     kp = key_players(g, key_player_k, betweenness=btw)
     kp_rank = {v: i + 1 for i, v in enumerate(kp)}
     out = Path(out)

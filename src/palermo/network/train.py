@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from palermo.network import roles as R
+from palermo.network.analyze import positions
 from palermo.network.evaluate import true_persons, truth_roles
-from palermo.network.workspace import build_network, person_like, positions, role_inputs
+from palermo.network.workspace import build_network, person_like, role_inputs
 
 DEFAULT_SEEDS = (1, 2, 3)  # the shipped model: these seeds at tiny and small (3 minutes)
 DEFAULT_OUT = Path(__file__).with_name("roles_model.json")

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
-import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -29,12 +27,14 @@ from palermo.errors import PalermoError
 from palermo.network import roles as R
 from palermo.network.analyze import (
     SEED,
-    _betweenness,
     _canonical_communities,
+    _frag_without,
+    _r,
     betweenness_sources,
     fragmentation,
     key_players,
     leiden,
+    positions,
 )
 from palermo.store import findings as F
 from palermo.store.graph import LAYERS, GraphTables, graph_tables
@@ -117,34 +117,6 @@ def build_network(
     g.es["n"] = agg["n"].to_pylist()
     g.es["layers"] = agg["layers"].to_pylist()
     return WorkspaceNetwork(g, tables, chosen, since, until, agg["evidence"].to_pylist())
-
-
-def positions(g: ig.Graph) -> dict[str, list[Any]]:
-    """Degree, strength, betweenness, PageRank, eigenvector, coreness, constraint, brokerage."""
-    n = g.vcount()
-    degree = g.degree()
-    local_cc = g.transitivity_local_undirected(mode="zero")
-    return {
-        "degree": degree,
-        "strength": g.strength(weights="weight"),
-        "betweenness": _betweenness(g),
-        "pagerank": g.pagerank(weights="weight"),
-        "eigenvector": _eigenvector(g) if g.ecount() else [0.0] * n,
-        "coreness": g.coreness(),
-        "constraint": [c if math.isfinite(c) else 0.0 for c in g.constraint(weights="weight")],
-        # Gould-Fernandez total brokerage, undirected: pairs of neighbours not tied to each other
-        "brokerage": [
-            round((1 - c) * d * (d - 1) / 2) for c, d in zip(local_cc, degree, strict=True)
-        ],
-    }
-
-
-def _eigenvector(g: ig.Graph) -> list[float]:
-    # igraph warns that eigenvector centrality means little on a disconnected graph: a
-    # workspace graph always is (isolated records); the values are still per component
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return list(g.eigenvector_centrality(weights="weight", scale=True))
 
 
 def role_inputs(net: WorkspaceNetwork, pos: dict[str, list[Any]]) -> dict[str, list[Any]]:
@@ -546,16 +518,6 @@ def analyse_workspace(
         json.dumps(summary, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8"
     )
     return summary
-
-
-def _frag_without(g: ig.Graph, removed: list[int]) -> float:
-    h = g.copy()
-    h.delete_vertices(removed)
-    return fragmentation(h)
-
-
-def _r(x: float) -> float:
-    return round(float(x), 6) if math.isfinite(x) else 0.0
 
 
 def _ties(a: Analysis, v: int, limit: int = 8) -> list[dict[str, Any]]:
