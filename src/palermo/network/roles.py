@@ -5,7 +5,8 @@ Features (``FEATURES``) are counts and ratios a person can check against the evi
 and received, call partners, night and foreign calls, money in and out, payers and payees,
 pass-through (what went out against what came in), cash in and out, cross-border payments,
 trips and vehicles, ads posted, employment (as employee, as employer), assets owned,
-directorships, ties per layer (how many people share its address, its phone, its vehicle), its
+directorships, how many countries its records name, a high-risk sector (its own or its
+employers': ``HIGH_RISK_SECTORS``), ties per layer (how many people share its address, its phone, its vehicle), its
 position (degree, betweenness, PageRank, coreness, Burt's constraint, brokerage) and the roles
 intelligence notes give it. Counts enter as log(1 + x).
 
@@ -71,7 +72,7 @@ LOG_FEATURES = (
     "employees", "assets_owned", "directorships", "note_mentions",
     "deg_calls", "deg_payments", "deg_shared_address", "deg_shared_phone", "deg_vehicle",
     "deg_co_travel", "deg_ownership", "deg_employment", "deg_associates", "deg_ads",
-    "degree", "betweenness", "brokerage", "coreness",
+    "degree", "betweenness", "brokerage", "coreness", "countries_n",
 )  # fmt: skip
 RATIO_FEATURES = (
     "pass_through",  # min(in, out) / max(in, out): money that only passes through
@@ -81,8 +82,14 @@ RATIO_FEATURES = (
     "pagerank_rel",  # PageRank x nodes (1 = average)
     "constraint",  # Burt's constraint (low: a broker between groups)
 )
+#: Sectors where forced labour is most found (ILO/FATF; the simulator's exploitation sectors):
+#: a person's own sector or their employers'.
+HIGH_RISK_SECTORS = frozenset({
+    "agriculture", "construction", "hospitality", "restaurant", "food_processing", "car_wash",
+    "nail_bar", "domestic_work", "cleaning", "fishing", "manufacturing",
+})  # fmt: skip
 FLAG_FEATURES = (
-    "is_person", "is_company", "is_phone", "is_account",
+    "is_person", "is_company", "is_phone", "is_account", "high_risk_sector",
     *sorted(set(NOTE_ROLES.values())),
 )  # fmt: skip
 FEATURES = (*LOG_FEATURES, *RATIO_FEATURES, *FLAG_FEATURES)
@@ -109,10 +116,18 @@ def feature_matrix(cols: dict[str, Any], n_rows: int, n_nodes: int) -> np.ndarra
         for roles in cols.get("note_roles", [None] * n_rows)
     ]
     money_in, cash_out = num("money_in"), num("cash_out")
+    countries = [len(c or []) for c in cols.get("countries", [None] * n_rows)]
+    risky = [
+        float(bool(HIGH_RISK_SECTORS & set(c or []))) for c in cols.get("sectors", [None] * n_rows)
+    ]
     money_out = num("money_out") + cash_out
     calls = num("calls_out") + num("calls_in")
     for j, name in enumerate(FEATURES):
-        if name in LOG_FEATURES:
+        if name == "countries_n":  # how many countries its records name (nationality, ...)
+            x[:, j] = np.log1p(np.array(countries, dtype=np.float64))
+        elif name == "high_risk_sector":
+            x[:, j] = risky
+        elif name in LOG_FEATURES:
             x[:, j] = np.log1p(np.maximum(num(name), 0.0))
         elif name == "pass_through":
             x[:, j] = ratio(np.minimum(money_in, money_out), np.maximum(money_in, money_out))

@@ -147,6 +147,10 @@ def role_inputs(net: WorkspaceNetwork, pos: dict[str, list[Any]]) -> dict[str, l
     con.close()
     for col in table.column_names:
         cols[col] = table[col].to_pylist()
+    nodes = net.tables.nodes
+    for col in ("countries", "sectors"):
+        by_node = dict(zip(nodes["node"].to_pylist(), nodes[col].to_pylist(), strict=True))
+        cols[col] = [by_node.get(nm) for nm in names]
     return cols
 
 
