@@ -1076,6 +1076,181 @@ def finance_scan(
         )
 
 
+@finance_app.command("trace")
+def finance_trace(
+    source: Annotated[
+        str,
+        typer.Option(
+            "--from", help="Entity id, account number (IBAN) or name whose money to follow."
+        ),
+    ],
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="Stop at this entity: how much of --from's money reached it."),
+    ] = None,
+    window: Annotated[
+        str | None,
+        typer.Option(
+            help="START..END (ISO dates, UTC; END excluded; either side may be empty) or Nd"
+            " (N days from the first traced payment)."
+        ),
+    ] = None,
+    direction: Annotated[
+        str, typer.Option(help="forward (where the money went) or backward (where it came from).")
+    ] = "forward",
+    rule: Annotated[
+        str,
+        typer.Option(
+            help="Attribution of a payment out of a mixed account: proportional, fifo, lifo,"
+            " libr (traced money leaves last: the least) or traced_first (the most)."
+        ),
+    ] = "proportional",
+    rates: Annotated[
+        Path | None,
+        typer.Option(
+            help="Exchange rates CSV: currency,units_per_eur[,valid_from] (needed when payments"
+            " are in several currencies; a simulated case has fx_rates.csv)."
+        ),
+    ] = None,
+    min_amount: Annotated[
+        float, typer.Option(help="EUR: a traced part below this is not followed (dispersed).")
+    ] = 1.0,
+    top_paths: Annotated[int, typer.Option(help="Routes kept per payment in paths.csv.")] = 5,
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the trail.")] = Path(
+        "trace"
+    ),
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    json_out: JsonOpt = False,
+) -> None:
+    """Follow funds through the workspace's accounts, in time order (money cannot leave before it
+    arrives), attributing each payment out of a mixed account by --rule. Forward: every payment
+    out of --from's accounts is traced until it is withdrawn as cash, pays for an asset (real
+    estate registered to the payer within 60 days for a price within 5%, or company shares),
+    reaches --to, returns to --from, falls below --min-amount, or stays in an account (held;
+    beyond_data or remittance when that account's own statements are not in the workspace).
+    Backward: where the money that reached --from came from (cash deposits, accounts outside,
+    prior funds). Every traced EUR ends in one terminal (checked). Amounts in EUR (--rates).
+
+    Writes paths.csv (one row per terminal and route: accounts, holders, transactions, evidence
+    rows, amount), terminals.csv, by_country.csv (amount per terminal kind and country),
+    trail_edges.csv and trail.graphml (the trail as a graph) and summary.json.
+
+    Example: palermo finance trace -w case-17 --from "Codruta Cristea" --rates case-sim/fx_rates.csv --out trail
+
+    Example: palermo finance trace -w case-17 --from RO57YRHJ4429752617604505 --direction backward --rule fifo --window 2024-01-01..2025-01-01
+    """
+    from palermo.finance.trace import TraceParams, parse_rates, trace
+
+    if min_amount < 0 or top_paths < 1:
+        raise PalermoError("--min-amount must be >= 0 and --top-paths >= 1")
+    with Workspace.open(workspace) as ws:
+        summary = trace(
+            ws.store, source, to=to, window=window,
+            params=TraceParams(rule=rule, direction=direction, min_amount=min_amount,
+                               top_paths=top_paths),
+            rates=parse_rates(rates) if rates else None, out=out_dir,
+        )  # fmt: skip
+    summary.pop("terminals", None)
+    if json_out:
+        _print_json(summary)
+        return
+    ends = ", ".join(f"{k} {v:,.2f}" for k, v in summary["terminals_eur"].items()) or "nothing"
+    out.print(
+        f"{summary['direction']} from {summary['from']} ({summary['rule']}):"
+        f" {summary['traced_eur']:,.2f} EUR traced over {summary['traced_payments']:,}"
+        f" payment(s); ends: {ends} -> {out_dir}/paths.csv, trail_edges.csv, by_country.csv",
+        markup=False,
+    )
+    for note in summary["notes"]:
+        out.print(f"note: {note}", markup=False)
+
+
+@finance_app.command("proceeds")
+def finance_proceeds(
+    suspects: Annotated[
+        str | None,
+        typer.Option(
+            help="Suspects (entity ids or names, comma-separated); default: the offender"
+            " roles of `palermo network analyze`."
+        ),
+    ] = None,
+    victims: Annotated[
+        str | None,
+        typer.Option(
+            help="Possible victims (ids or names, comma-separated); default: the"
+            " network analysis's victim roles."
+        ),
+    ] = None,
+    rates: Annotated[
+        Path | None,
+        typer.Option(help="Exchange rates CSV: currency,units_per_eur[,valid_from]."),
+    ] = None,
+    truth: Annotated[
+        Path | None,
+        typer.Option(help="The truth/ folder of a simulated case: score the figures against it."),
+    ] = None,
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the tables.")] = Path(
+        "proceeds"
+    ),
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    json_out: JsonOpt = False,
+) -> None:
+    """Criminal proceeds per suspect, with a range, and earnings taken from each possible victim.
+
+    Traces forward (every attribution rule of `finance trace`) the money that leaves possible
+    victims' accounts and the wages employers pay into suspects' accounts naming a victim.
+    proceeds.csv: per suspect received_eur (proportional rule), received_low_eur (the least over
+    the rules, and which), received_high_eur (the most, plus cash deposits and salaries naming no
+    known victim), passed_on, held (to freeze), cash withdrawn, assets paid with traced money (to
+    confiscate). victims.csv: per victim taken_eur (their money that entered a suspect's
+    account), its range, and wages paid to controllers for them. trail/: the proportional trace
+    (paths.csv, trail_edges.csv, trail.graphml). Findings finance.proceeds are stored.
+
+    Example: palermo finance proceeds -w case-17 --rates case-sim/fx_rates.csv --out proceeds
+
+    Example: palermo finance proceeds -w case-17 --suspects "Sandu Georgescu,Codruta Cristea" --victims "Octav Mocanu"
+    """
+    from palermo.finance.proceeds import evaluate_proceeds, proceeds
+    from palermo.finance.trace import parse_rates
+
+    def names(text: str | None) -> list[str] | None:
+        return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+    with Workspace.open(workspace) as ws:
+        result = proceeds(
+            ws.store, suspects=names(suspects), victims=names(victims),
+            rates=parse_rates(rates) if rates else None, out=out_dir,
+        )  # fmt: skip
+        if truth is not None:
+            result["evaluation"] = evaluate_proceeds(ws.store, result, truth)
+    if json_out:
+        _print_json(result)
+        return
+    out.print(
+        f"{result['suspects']} suspect(s): proceeds {result['proceeds_eur']:,.2f} EUR received,"
+        f" {result['to_freeze_eur']:,.2f} EUR held (to freeze), {result['assets_eur']:,.2f} EUR"
+        f" in assets; {result['victims']} possible victim(s): {result['victims_taken_eur']:,.2f}"
+        f" EUR taken -> {out_dir}/proceeds.csv, victims.csv, trail/",
+        markup=False,
+    )
+    for r in result["proceeds"][:5]:
+        out.print(
+            f"  {r['label']} ({r['role']}): {r['received_eur']:,.2f} EUR"
+            f" [{r['received_low_eur']:,.2f} - {r['received_high_eur']:,.2f}]",
+            markup=False,
+        )
+    if "evaluation" in result:
+        for what, ev in result["evaluation"].items():
+            out.print(
+                f"vs truth, {what}: {ev['matched']} matched, ours {ev['ours_eur']:,.2f} EUR vs"
+                f" {ev['truth_eur']:,.2f} (total error {ev['total_error']}), truth within range"
+                f" for {ev['truth_within_range']}",
+                markup=False,
+            )
+    for note in result["notes"]:
+        out.print(f"note: {note}", markup=False)
+
+
 @app.command()
 def link(
     files: Annotated[

@@ -43,6 +43,7 @@ def _prepare(out: Path) -> None:
         for sub in ("observed", "truth"):
             shutil.rmtree(out / sub, ignore_errors=True)
         (out / "manifest.json").unlink()
+        (out / "fx_rates.csv").unlink(missing_ok=True)
     (out / "observed").mkdir(parents=True, exist_ok=True)
 
 
@@ -170,6 +171,12 @@ def simulate(
     }
     (out / "manifest.json").write_text(
         json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    # the fixed exchange rates the simulated banks used, for `palermo finance trace --rates`
+    # (a real investigation takes its central bank's reference rates)
+    (out / "fx_rates.csv").write_text(
+        "currency,units_per_eur\n" + "".join(f"{c},{r}\n" for c, r in sorted(RATE.items())),
+        encoding="utf-8",
     )
     summary["seconds"] = round(time.perf_counter() - started, 2)
     return summary

@@ -96,99 +96,8 @@ def graph_tables(
     """The ties of the chosen layers between resolved nodes, the money flows between them and
     per-node event counts, all within the caller's compartments."""
     e = store.engine
-    cond, params = store.scope.sql_filter("s.compartment")
-    notes: list[str] = []
-    # -- the caller's statements and the node of every actor entity ------------------------------
-    e.execute(
-        "CREATE OR REPLACE TEMP TABLE g_st AS SELECT s.entity_id, s.schema, s.prop, s.value,"
-        " s.translit, ev.original_name || ':' || coalesce(s.source_row::VARCHAR, '?') AS ref"
-        f" FROM statements s JOIN evidence ev ON ev.sha256 = s.evidence_sha256 WHERE {cond}",
-        params,
-    )
-    # the holders of cash pseudo-accounts (a bank's counter, 'ATM') are no one
-    e.execute(
-        """CREATE OR REPLACE TEMP TABLE g_cash_holders AS
-        SELECT DISTINCT o.value AS entity_id FROM g_st o
-        JOIN g_st a ON a.entity_id = o.entity_id AND a.prop = 'asset'
-        JOIN g_st n ON n.entity_id = a.value AND n.prop = 'accountNumber'
-        WHERE o.schema = 'Ownership' AND o.prop = 'owner' AND upper(n.value) LIKE 'CASH%'"""
-    )
-    e.execute(
-        f"""CREATE OR REPLACE TEMP TABLE g_ent AS
-        SELECT entity_id, any_value(schema) AS schema,
-          bool_or(prop = 'name') AS named,
-          list(DISTINCT value) FILTER (WHERE prop = 'name') AS names,
-          list(DISTINCT value) FILTER (WHERE prop = 'phone') AS phones,
-          list(DISTINCT value) FILTER (WHERE prop = 'email') AS emails
-        FROM g_st WHERE schema IN {ACTORS}
-          AND entity_id NOT IN (SELECT entity_id FROM g_cash_holders)
-        GROUP BY entity_id"""
-    )
-    # resolved node: smallest visible entity id of the cluster
-    e.execute(
-        """CREATE OR REPLACE TEMP TABLE g_node0 AS
-        SELECT g.entity_id, g.schema,
-          min(g.entity_id) OVER (PARTITION BY coalesce(r.cluster_id, g.entity_id)) AS node
-        FROM g_ent g LEFT JOIN resolution r ON r.entity_id = g.entity_id"""
-    )
-    # ad posters known only by a phone (their name is the phone) are that phone
-    e.execute(
-        """CREATE OR REPLACE TEMP TABLE g_phone_only AS
-        SELECT entity_id, phones[1] AS phone FROM g_ent
-        WHERE schema = 'LegalEntity' AND len(phones) = 1 AND list_has_all(phones, names)"""
-    )
-    # bank holders named like exactly one person node: that person
-    e.execute(
-        """CREATE OR REPLACE TEMP TABLE g_namekey AS
-        SELECT DISTINCT s.entity_id,
-          array_to_string(list_sort(string_split(lower(coalesce(s.translit, s.value)), ' ')), ' ')
-            AS k
-        FROM g_st s WHERE s.prop = 'name' AND s.schema IN ('Person', 'LegalEntity')"""
-    )
-    e.execute(
-        """CREATE OR REPLACE TEMP TABLE g_bridge AS
-        WITH person_keys AS (
-          SELECT k.k, min(n.node) AS node, count(DISTINCT n.node) AS nodes FROM g_namekey k
-          JOIN g_node0 n ON n.entity_id = k.entity_id WHERE n.schema = 'Person' GROUP BY k.k
-        )
-        SELECT DISTINCT ON (h.entity_id) h.entity_id, p.node FROM g_node0 h
-        JOIN g_namekey k ON k.entity_id = h.entity_id JOIN person_keys p ON p.k = k.k
-        LEFT JOIN resolution r ON r.entity_id = h.entity_id
-        WHERE h.schema = 'LegalEntity' AND p.nodes = 1 AND r.entity_id IS NULL
-          AND length(k.k) > 3
-        ORDER BY h.entity_id, p.node"""
-    )
-    e.execute(
-        """CREATE OR REPLACE TEMP TABLE g_node AS
-        SELECT n.entity_id, n.schema,
-          coalesce('phone:' || po.phone, b.node, n.node) AS node,
-          b.node IS NOT NULL AS bridged
-        FROM g_node0 n LEFT JOIN g_phone_only po USING (entity_id)
-        LEFT JOIN g_bridge b USING (entity_id)"""
-    )
-    bridged = e.rows("SELECT count(*) FROM g_node WHERE bridged")[0][0]
-    if bridged:
-        notes.append(
-            f"{bridged} bank account holder(s) taken as the one person of that name in the"
-            " workspace (rule: holder = unique person of that name)"
-        )
-    # phones: the holder's node when one node holds it, else a phone node
-    e.execute(
-        """CREATE OR REPLACE TEMP TABLE g_phone_holders AS
-        SELECT DISTINCT s.value AS phone, n.node FROM g_st s JOIN g_node n USING (entity_id)
-        WHERE s.prop = 'phone' AND n.node NOT LIKE 'phone:%'"""
-    )
-    e.execute(
-        """CREATE OR REPLACE TEMP TABLE g_phone AS
-        SELECT phone, CASE WHEN count(*) = 1 THEN min(node) ELSE 'phone:' || phone END AS node,
-          count(*) AS holders
-        FROM g_phone_holders GROUP BY phone"""
-    )
-    # a poster known only by its phone is whoever holds that phone
-    e.execute(
-        """UPDATE g_node SET node = p.node FROM g_phone_only po JOIN g_phone p USING (phone)
-        WHERE g_node.entity_id = po.entity_id"""
-    )
+    notes = prepare_nodes(store)
+    prepare_payments(store, since, until)
     sql_edges: dict[str, tuple[str, list[Any]]] = {}
     ecnd, eparams = store.scope.sql_filter("c.compartment")
     wc, wparams = _window("c.started_at", since, until)
@@ -201,36 +110,6 @@ def graph_tables(
         LEFT JOIN g_phone pa ON pa.phone = c.caller LEFT JOIN g_phone pb ON pb.phone = c.callee
         WHERE {ecnd} AND {wc}""",
         [*eparams, *wparams],
-    )
-    # -- payments: accounts to nodes; one row per transfer seen (goAML repeats bank rows) --------
-    pcnd, pparams = store.scope.sql_filter("p.compartment")
-    wp, wpparams = _window("p.occurred_at", since, until)
-    e.execute(
-        f"""CREATE OR REPLACE TEMP TABLE g_pay AS
-        SELECT p.payer_key, p.payer_account_key, p.payer_account, p.payee_key,
-          p.payee_account_key, p.payee_account, p.occurred_at,
-          coalesce(p.amount_eur, p.amount)::DOUBLE AS amount,
-          CASE WHEN p.amount_eur IS NULL THEN p.currency END AS raw_currency,
-          p.payer_country, p.payee_country,
-          min(ev.original_name || ':' || coalesce(p.source_row::VARCHAR, '?')) AS ref
-        FROM payments p JOIN evidence ev ON ev.sha256 = p.evidence_sha256
-        WHERE {pcnd} AND {wp}
-        GROUP BY coalesce(p.source_id, p.id), p.occurred_at, p.amount, p.payer_key,
-          p.payer_account_key, p.payer_account, p.payee_key, p.payee_account_key,
-          p.payee_account, p.amount_eur, p.currency, p.payer_country, p.payee_country""",
-        [*pparams, *wpparams],
-    )
-    e.execute(
-        """CREATE OR REPLACE TEMP TABLE g_acct AS
-        WITH sides AS (
-          SELECT payer_account_key AS acct, payer_key AS holder FROM g_pay
-          UNION SELECT payee_account_key, payee_key FROM g_pay
-        ), named AS (
-          SELECT s.acct, n.node, n.schema FROM sides s
-          JOIN entity_keys k ON k.key = s.holder JOIN g_node n ON n.entity_id = k.entity_id
-        )
-        SELECT acct, coalesce(min(node) FILTER (WHERE schema = 'Person'), min(node)) AS node
-        FROM named WHERE acct IS NOT NULL GROUP BY acct"""
     )
     sql_edges["payments"] = (
         """SELECT coalesce(aa.node, 'account:' || p.payer_account) AS a,
@@ -413,6 +292,148 @@ def graph_tables(
     )
     return GraphTables(
         nodes, edges, flows, node_events, _node_facts(store), entity_nodes, identifiers, notes
+    )
+
+
+def prepare_nodes(store: Store) -> list[str]:
+    """Temp tables of the caller's statements (``g_st``) and of the node each actor entity stands
+    for (``g_node``: entity_id, schema, node, bridged), with the phones' holders (``g_phone``,
+    ``g_phone_holders``). Returns notes on the rules applied."""
+    e = store.engine
+    cond, params = store.scope.sql_filter("s.compartment")
+    notes: list[str] = []
+    # -- the caller's statements and the node of every actor entity ------------------------------
+    e.execute(
+        "CREATE OR REPLACE TEMP TABLE g_st AS SELECT s.entity_id, s.schema, s.prop, s.value,"
+        " s.translit, ev.original_name || ':' || coalesce(s.source_row::VARCHAR, '?') AS ref"
+        f" FROM statements s JOIN evidence ev ON ev.sha256 = s.evidence_sha256 WHERE {cond}",
+        params,
+    )
+    # the holders of cash pseudo-accounts (a bank's counter, 'ATM') are no one
+    e.execute(
+        """CREATE OR REPLACE TEMP TABLE g_cash_holders AS
+        SELECT DISTINCT o.value AS entity_id FROM g_st o
+        JOIN g_st a ON a.entity_id = o.entity_id AND a.prop = 'asset'
+        JOIN g_st n ON n.entity_id = a.value AND n.prop = 'accountNumber'
+        WHERE o.schema = 'Ownership' AND o.prop = 'owner' AND upper(n.value) LIKE 'CASH%'"""
+    )
+    e.execute(
+        f"""CREATE OR REPLACE TEMP TABLE g_ent AS
+        SELECT entity_id, any_value(schema) AS schema,
+          bool_or(prop = 'name') AS named,
+          list(DISTINCT value) FILTER (WHERE prop = 'name') AS names,
+          list(DISTINCT value) FILTER (WHERE prop = 'phone') AS phones,
+          list(DISTINCT value) FILTER (WHERE prop = 'email') AS emails
+        FROM g_st WHERE schema IN {ACTORS}
+          AND entity_id NOT IN (SELECT entity_id FROM g_cash_holders)
+        GROUP BY entity_id"""
+    )
+    # resolved node: smallest visible entity id of the cluster
+    e.execute(
+        """CREATE OR REPLACE TEMP TABLE g_node0 AS
+        SELECT g.entity_id, g.schema,
+          min(g.entity_id) OVER (PARTITION BY coalesce(r.cluster_id, g.entity_id)) AS node
+        FROM g_ent g LEFT JOIN resolution r ON r.entity_id = g.entity_id"""
+    )
+    # ad posters known only by a phone (their name is the phone) are that phone
+    e.execute(
+        """CREATE OR REPLACE TEMP TABLE g_phone_only AS
+        SELECT entity_id, phones[1] AS phone FROM g_ent
+        WHERE schema = 'LegalEntity' AND len(phones) = 1 AND list_has_all(phones, names)"""
+    )
+    # bank holders named like exactly one person node: that person
+    e.execute(
+        """CREATE OR REPLACE TEMP TABLE g_namekey AS
+        SELECT DISTINCT s.entity_id,
+          array_to_string(list_sort(string_split(lower(coalesce(s.translit, s.value)), ' ')), ' ')
+            AS k
+        FROM g_st s WHERE s.prop = 'name' AND s.schema IN ('Person', 'LegalEntity')"""
+    )
+    e.execute(
+        """CREATE OR REPLACE TEMP TABLE g_bridge AS
+        WITH person_keys AS (
+          SELECT k.k, min(n.node) AS node, count(DISTINCT n.node) AS nodes FROM g_namekey k
+          JOIN g_node0 n ON n.entity_id = k.entity_id WHERE n.schema = 'Person' GROUP BY k.k
+        )
+        SELECT DISTINCT ON (h.entity_id) h.entity_id, p.node FROM g_node0 h
+        JOIN g_namekey k ON k.entity_id = h.entity_id JOIN person_keys p ON p.k = k.k
+        LEFT JOIN resolution r ON r.entity_id = h.entity_id
+        WHERE h.schema = 'LegalEntity' AND p.nodes = 1 AND r.entity_id IS NULL
+          AND length(k.k) > 3
+        ORDER BY h.entity_id, p.node"""
+    )
+    e.execute(
+        """CREATE OR REPLACE TEMP TABLE g_node AS
+        SELECT n.entity_id, n.schema,
+          coalesce('phone:' || po.phone, b.node, n.node) AS node,
+          b.node IS NOT NULL AS bridged
+        FROM g_node0 n LEFT JOIN g_phone_only po USING (entity_id)
+        LEFT JOIN g_bridge b USING (entity_id)"""
+    )
+    bridged = e.rows("SELECT count(*) FROM g_node WHERE bridged")[0][0]
+    if bridged:
+        notes.append(
+            f"{bridged} bank account holder(s) taken as the one person of that name in the"
+            " workspace (rule: holder = unique person of that name)"
+        )
+    # phones: the holder's node when one node holds it, else a phone node
+    e.execute(
+        """CREATE OR REPLACE TEMP TABLE g_phone_holders AS
+        SELECT DISTINCT s.value AS phone, n.node FROM g_st s JOIN g_node n USING (entity_id)
+        WHERE s.prop = 'phone' AND n.node NOT LIKE 'phone:%'"""
+    )
+    e.execute(
+        """CREATE OR REPLACE TEMP TABLE g_phone AS
+        SELECT phone, CASE WHEN count(*) = 1 THEN min(node) ELSE 'phone:' || phone END AS node,
+          count(*) AS holders
+        FROM g_phone_holders GROUP BY phone"""
+    )
+    # a poster known only by its phone is whoever holds that phone
+    e.execute(
+        """UPDATE g_node SET node = p.node FROM g_phone_only po JOIN g_phone p USING (phone)
+        WHERE g_node.entity_id = po.entity_id"""
+    )
+    return notes
+
+
+def prepare_payments(store: Store, since: datetime | None, until: datetime | None) -> None:
+    """Temp tables ``g_pay`` (one row per transfer seen, within the caller's compartments and the
+    window: goAML repeats of bank rows counted once) and ``g_acct`` (account key -> holder
+    node). Needs ``prepare_nodes`` first."""
+    e = store.engine
+    # -- payments: accounts to nodes; one row per transfer seen (goAML repeats bank rows) --------
+    pcnd, pparams = store.scope.sql_filter("p.compartment")
+    wp, wpparams = _window("p.occurred_at", since, until)
+    e.execute(
+        f"""CREATE OR REPLACE TEMP TABLE g_pay AS
+        SELECT coalesce(p.source_id, p.id) AS tid, p.payer_key, p.payer_account_key,
+          p.payer_account, p.payee_key, p.payee_account_key, p.payee_account, p.occurred_at,
+          coalesce(p.amount_eur, p.amount)::DOUBLE AS amount,
+          CASE WHEN p.amount_eur IS NULL THEN p.currency END AS raw_currency,
+          p.amount::DOUBLE AS amount_raw, p.currency,
+          p.payer_country, p.payee_country,
+          -- a bank's words ('remittance', 'rent 5 ...') over goAML's one-letter codes ('K'):
+          -- lower case sorts after upper case
+          max(p.payment_type) AS payment_type, max(p.reference) AS reference,
+          min(ev.original_name || ':' || coalesce(p.source_row::VARCHAR, '?')) AS ref
+        FROM payments p JOIN evidence ev ON ev.sha256 = p.evidence_sha256
+        WHERE {pcnd} AND {wp}
+        GROUP BY coalesce(p.source_id, p.id), p.occurred_at, p.amount, p.payer_key,
+          p.payer_account_key, p.payer_account, p.payee_key, p.payee_account_key,
+          p.payee_account, p.amount_eur, p.currency, p.payer_country, p.payee_country""",
+        [*pparams, *wpparams],
+    )
+    e.execute(
+        """CREATE OR REPLACE TEMP TABLE g_acct AS
+        WITH sides AS (
+          SELECT payer_account_key AS acct, payer_key AS holder FROM g_pay
+          UNION SELECT payee_account_key, payee_key FROM g_pay
+        ), named AS (
+          SELECT s.acct, n.node, n.schema FROM sides s
+          JOIN entity_keys k ON k.key = s.holder JOIN g_node n ON n.entity_id = k.entity_id
+        )
+        SELECT acct, coalesce(min(node) FILTER (WHERE schema = 'Person'), min(node)) AS node
+        FROM named WHERE acct IS NOT NULL GROUP BY acct"""
     )
 
 
