@@ -1385,8 +1385,9 @@ def demo(
 ) -> None:
     """Build a demo workspace: simulate a mid-size mixed-transnational case, ingest all of its
     sources through its manifest, resolve who is who (scored against the simulator's truth),
-    analyse its network (cells, roles, key players; scored against the truth too) and print the
-    workspace's summary. The rows the simulator
+    analyse its network (cells, roles, key players; scored against the truth too), put a number
+    on the suspects' proceeds and the victims' losses (`finance proceeds`, scored too) and print
+    the workspace's summary. The rows the simulator
     breaks on purpose end in the quarantine (`palermo quarantine list -w demo-workspace`).
 
     Example: palermo demo --workspace demo-workspace
@@ -1434,7 +1435,26 @@ def demo(
         f" {scores['cells_ari']}",
         markup=False,
     )
+    from palermo.finance.proceeds import evaluate_proceeds, proceeds
+    from palermo.finance.trace import parse_rates
+
+    with Workspace.open(workspace, actor="demo") as ws:
+        money = proceeds(ws.store, rates=parse_rates(case / "fx_rates.csv"), out=case / "proceeds")
+        ev = evaluate_proceeds(ws.store, money, case / "truth")
+    out.print(
+        f"money: proceeds {money['proceeds_eur']:,.0f} EUR received by {money['suspects']}"
+        f" suspects, {money['to_freeze_eur']:,.0f} EUR to freeze, {money['assets_eur']:,.0f} EUR"
+        f" in assets, {money['victims_taken_eur']:,.0f} EUR taken from {money['victims']} possible"
+        f" victims ({case}/proceeds/proceeds.csv, victims.csv); against the truth, total error:"
+        f" victims' losses {_pct(ev['victims_taken']['total_error'])}, suspects' proceeds"
+        f" {_pct(ev['suspects_received']['total_error'])}",
+        markup=False,
+    )
     status(workspace=workspace, json_out=False)
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:+.0%}"
 
 
 @app.callback(invoke_without_command=True)

@@ -143,8 +143,10 @@ def proceeds(
     runs: dict[str, _Run] = {}
     results: dict[str, dict[str, Any]] = {}
     for rule in RULES:
-        run = _Run(tables, TraceParams(rule=rule, min_amount=0.0), sorted(v_acc), [], None,
-                   seed_tx=set(named), track_origin=True)  # fmt: skip
+        # routes are written for the proportional trail only; crumbs under 1 EUR are not
+        # followed (each would cost as much as a wage to follow)
+        params = TraceParams(rule=rule, top_paths=5 if rule == "proportional" else 1)
+        run = _Run(tables, params, sorted(v_acc), [], None, seed_tx=set(named), track_origin=True)
         results[rule] = run.go()
         runs[rule] = run
     per_rule = {rule: _per_suspect(run, s_acc, acc_node) for rule, run in runs.items()}

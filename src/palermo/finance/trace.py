@@ -484,6 +484,14 @@ class _Run:
         p = self.p
         n = len(self.tid)
         pools: dict[str, _Lots] = {}
+
+        def pool(account: str) -> _Lots:
+            lots = pools.get(account)
+            if lots is None:
+                lots = pools[account] = _Lots()
+            return lots
+
+        cash = [self.acc[a]["cash"] for a in self.src], [self.acc[b]["cash"] for b in self.dst]
         backward = p.direction == "backward"
         reach = self._reach() if backward else {}
         cutoff: datetime | None = None
@@ -495,8 +503,7 @@ class _Run:
                 break
             if a == b:
                 continue
-            a_cash = self.acc[a]["cash"]
-            b_cash = self.acc[b]["cash"]
+            a_cash, b_cash = cash[0][i], cash[1][i]
             if backward:
                 into_sink = b in self.sources
                 if into_sink and a in self.sources:
@@ -504,18 +511,18 @@ class _Run:
                 if not into_sink and (b not in reach or self.ts[i] > reach[b]):
                     # money leaving for where it can no longer reach the entity
                     if a in reach and not a_cash:
-                        self._take(pools.setdefault(a, _Lots()), x, i)
+                        self._take(pool(a), x, i)
                     continue
                 traced_payments += 1
                 if a_cash or a not in reach:  # from outside: an origin
                     t = x
                     self._seed(i, x)
                 else:
-                    t = self._route(i, self._take(pools.setdefault(a, _Lots()), x, i))
+                    t = self._route(i, self._take(pool(a), x, i))
                 if into_sink:
                     self._end("reached", i, b, t, {i: t})
                 else:
-                    self._put(pools.setdefault(b, _Lots()), x, i, t)
+                    self._put(pool(b), x, i, t)
                 continue
             # forward
             if b in self.sources and a not in self.sources:
@@ -545,19 +552,19 @@ class _Run:
             else:
                 if a_cash:
                     if not b_cash and b not in self.targets:
-                        self._put(pools.setdefault(b, _Lots()), x, None, 0.0)
+                        self._put(pool(b), x, None, 0.0)
                     continue
-                lots = pools.setdefault(a, _Lots())
+                lots = pool(a)
                 if not lots.traced and not any(lot[1] is not None for lot in lots.queue):
                     # nothing traced here: one subtraction (and the fifo/lifo queue)
                     self._take(lots, x, i)
                     if not b_cash and b not in self.targets:
-                        self._put(pools.setdefault(b, _Lots()), x, None, 0.0)
+                        self._put(pool(b), x, None, 0.0)
                     continue
                 taken = self._take(lots, x, i)
                 if not taken:
                     if not b_cash and b not in self.targets:
-                        self._put(pools.setdefault(b, _Lots()), x, None, 0.0)
+                        self._put(pool(b), x, None, 0.0)
                     continue
                 t = self._route(i, taken)
             traced_payments += 1
@@ -577,9 +584,9 @@ class _Run:
                 continue
             if t < p.min_amount and a not in self.sources:
                 self._end("dispersed", i, b, t, {i: t})
-                self._put(pools.setdefault(b, _Lots()), x, None, 0.0)
+                self._put(pool(b), x, None, 0.0)
                 continue
-            self._put(pools.setdefault(b, _Lots()), x, i, t)
+            self._put(pool(b), x, i, t)
         if not backward:
             for account, lots in sorted(pools.items()):
                 held: dict[int, float] = {}
