@@ -318,16 +318,23 @@ def evaluate_proceeds(store: Store, result: dict[str, Any], truth: Path) -> dict
     def score(
         rows: list[dict[str, Any]], who: str, key: str, true: dict[str, float]
     ) -> dict[str, Any]:
-        matched = [(r, true[person_of[r[who]]]) for r in rows
-                   if r[who] in person_of and person_of[r[who]] in true]  # fmt: skip
-        ours = sum(r[f"{key}_eur"] for r, _ in matched)
+        # several nodes may stand for one true person: their figures are summed, the truth
+        # counted once
+        per: dict[str, list[float]] = {}
+        for r in rows:
+            person = person_of.get(r[who])
+            if person in true:
+                v = per.setdefault(person, [0.0, 0.0, 0.0])
+                v[0] += r[f"{key}_eur"]
+                v[1] += r[f"{key}_low_eur"]
+                v[2] += r[f"{key}_high_eur"]
+        matched = [(v, true[p]) for p, v in per.items()]
+        ours = sum(v[0] for v, _ in matched)
         real = sum(t for _, t in matched)
-        inside = sum(
-            1 for r, t in matched if r[f"{key}_low_eur"] - 0.01 <= t <= r[f"{key}_high_eur"] + 0.01
-        )
-        errors = [abs(r[f"{key}_eur"] - t) for r, t in matched]
+        inside = sum(1 for v, t in matched if v[1] - 0.01 <= t <= v[2] + 0.01)
+        errors = [abs(v[0] - t) for v, t in matched]
         return {
-            "matched": len(matched),
+            "matched": len(matched),  # true persons
             "listed": len(rows),
             "ours_eur": round(ours, 2),
             "truth_eur": round(real, 2),
@@ -336,11 +343,62 @@ def evaluate_proceeds(store: Store, result: dict[str, Any], truth: Path) -> dict
             "truth_within_range": round(inside / len(matched), 4) if matched else None,
         }
 
+    seen_received, seen_taken = _observed_truth(truth)
     return {
         "suspects_received": score(
             result["proceeds"], "suspect", "received", read("proceeds.csv", "received_eur")
         ),
+        "suspects_received_in_bank_data": score(
+            result["proceeds"], "suspect", "received", seen_received
+        ),
         "victims_taken": score(
             result["victims_taken"], "victim", "taken", read("victims.csv", "taken_eur")
         ),
+        "victims_taken_in_bank_data": score(result["victims_taken"], "victim", "taken", seen_taken),
     }
+
+
+def _observed_truth(truth: Path) -> tuple[dict[str, float], dict[str, float]]:
+    """What the bank files can show of the truth: per offender, victims' money the ledger
+    (``money_flows.csv``, observed rows) puts into accounts they hold or control; per victim,
+    their earnings paid into someone else's account and the money swept from their account
+    into an offender's. ``proceeds.csv`` and ``victims.csv`` count cash handed over in person
+    and what nominees hold too, which no bank file shows."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        for name in ("money_flows", "accounts", "members", "victims"):
+            path = truth / f"{name}.csv"
+            if not path.is_file():
+                raise PalermoError(
+                    f"{path}: not found (give the truth/ folder of a simulated case)"
+                )
+            con.execute(
+                f"CREATE TABLE {name} AS SELECT * FROM read_csv(?, all_varchar = true)", [str(path)]
+            )
+        con.execute(
+            """CREATE TABLE acc AS SELECT 'acc:' || (row_number() OVER () - 1) AS node, account,
+              coalesce(controlled_by, holder_id) AS person FROM accounts"""
+        )
+        received = con.execute(
+            """SELECT a.person, sum(f.victims_eur::DOUBLE) FROM money_flows f
+            JOIN acc a ON a.node = f.target
+            WHERE f.observed = '1' AND a.person IN (SELECT person_id FROM members)
+            GROUP BY ALL"""
+        ).fetchall()
+        taken = con.execute(
+            """WITH own AS (SELECT v.person_id, a.node FROM victims v JOIN acc a USING (account))
+            SELECT person_id, sum(eur) FROM (
+              SELECT f.victim_id AS person_id, f.amount_eur::DOUBLE AS eur FROM money_flows f
+              WHERE f.observed = '1' AND f.stage = 'earnings'
+                AND f.target NOT IN (SELECT node FROM own WHERE person_id = f.victim_id)
+              UNION ALL
+              SELECT o.person_id, f.amount_eur::DOUBLE FROM money_flows f
+              JOIN own o ON o.node = f.source JOIN acc a ON a.node = f.target
+              WHERE f.observed = '1' AND a.person IN (SELECT person_id FROM members)
+            ) GROUP BY ALL"""
+        ).fetchall()
+    finally:
+        con.close()
+    return {p: float(v) for p, v in received}, {p: float(v) for p, v in taken}
