@@ -173,6 +173,31 @@ def test_backward_finds_where_the_money_came_from(ws: Path) -> None:
         _run(ws, source=R, direction="backward", rule="libr")
 
 
+def test_busy_ledgers_merge_small_lots_and_totals_stay_exact(
+    ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import palermo.finance.trace as T
+
+    monkeypatch.setattr(T, "MAX_LOTS", 1)
+    monkeypatch.setattr(T, "MAX_ORIGINS", 1)
+    s = _run(ws, source=R, direction="backward")
+    assert s["traced_eur"] == pytest.approx(600.0)
+    assert sum(o["amount_eur"] for o in s["origins"]) == pytest.approx(600.0)
+    forward = _run(ws)
+    assert forward["ended_eur"] == pytest.approx(51_300.0)
+
+
+def test_max_hops_bounds_the_backward_reach(ws: Path) -> None:
+    # Rita is one payment from M1, two from Sam and Xavier
+    near = _run(ws, source=R, direction="backward", max_hops=1)
+    # one hop back: M1's inflows are where the money entered, from outside the reach
+    got = {(o["kind"], o["account"]): o["amount_eur"] for o in near["origins"]}
+    assert got == {
+        ("payment_from_outside", X): pytest.approx(300.0),
+        ("payment_from_outside", S): pytest.approx(300.0),
+    }
+
+
 def test_to_stops_at_the_target_and_window_bounds_the_trace(ws: Path) -> None:
     s = _run(ws, to="Mara Mule")
     reached = [t for t in s["terminals"] if t["kind"] == "reached"]

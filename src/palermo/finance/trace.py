@@ -76,6 +76,8 @@ SHARE_WORDS = re.compile(
     re.IGNORECASE,
 )
 EPS = 1e-9
+MAX_LOTS = 64  # traced lots an account's ledger keeps apart before the smaller half merge
+MAX_ORIGINS = 48  # origins a lot keeps apart; the smaller ones are summed as "other origins"
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class TraceParams:
     top_paths: int = 5  # routes kept per payment (the rest summed as other routes)
     asset_days: int = 60  # an asset registered within this many days of the payment ...
     asset_tolerance: float = 0.05  # ... for a price within this share of the amount
+    max_hops: int = 6  # backward: payments back from the entity (0: any number)
 
 
 @dataclass
@@ -312,6 +315,7 @@ class _Run:
         self.terminals: list[dict[str, Any]] = []
         # backward: per lot, where its money entered ((kind, account) -> EUR), exact
         self.origin: dict[int, dict[tuple[str, str], float]] = {}
+        self._last_synthetic = 0  # ids of prior funds and merged lots: -1, -2, ...
 
     # -- lots ------------------------------------------------------------------------------------
     def _take(self, lots: _Lots, x: float, i: int) -> dict[int, float]:
@@ -352,7 +356,7 @@ class _Run:
             short = max(0.0, x - lots.balance)
             lots.balance = max(0.0, lots.balance - x)
         if short > EPS and self.p.direction == "backward":
-            k = -(len(self.prior) + 1)
+            k = self._synthetic()
             self.prior[k] = (self.src[i], self.ts[i])
             self.traced[k] = short
             self.routes[k] = [((k,), short)]
@@ -376,6 +380,39 @@ class _Run:
                 q.append([t, lot])
         elif t > EPS and lot is not None:
             lots.traced[lot] = lots.traced.get(lot, 0.0) + t
+            if len(lots.traced) > MAX_LOTS:
+                self._merge(lots)
+
+    def _synthetic(self) -> int:
+        self._last_synthetic -= 1
+        return self._last_synthetic
+
+    def _merge(self, lots: _Lots) -> None:
+        """Keep a busy account's ledger small: its smaller half of traced lots become one lot
+        whose routes are the largest of theirs (exact amounts, the rest summed as other routes)
+        and whose origins are theirs. Totals are unchanged; only route detail is summed."""
+        small = sorted(lots.traced, key=lambda k: lots.traced[k])[: len(lots.traced) // 2]
+        k = self._synthetic()
+        total = 0.0
+        routes: list[tuple[float, tuple[int, ...]]] = []
+        other = 0.0
+        origin: dict[tuple[str, str], float] = {}
+        for lot in small:
+            v = lots.traced.pop(lot)
+            f = v / self.traced[lot] if self.traced[lot] > EPS else 0.0
+            total += v
+            routes += [(w * f, path) for path, w in self.routes[lot]]
+            other += self.other[lot] * f
+            if self.track_origin:
+                for key, w in self.origin[lot].items():
+                    origin[key] = origin.get(key, 0.0) + w * f
+        best = heapq.nlargest(self.p.top_paths, routes, key=lambda r: r[0])
+        self.traced[k] = total
+        self.routes[k] = [(path, w) for w, path in best]
+        self.other[k] = max(0.0, total - sum(w for w, _ in best))
+        if self.track_origin:
+            self.origin[k] = _cap(origin)
+        lots.traced[k] = total
 
     def _route(self, i: int, taken: dict[int, float]) -> float:
         """Routes of payment ``i`` from the lots it took; returns the traced EUR."""
@@ -391,7 +428,7 @@ class _Run:
                 for key, v in self.origin[lot].items():
                     origin[key] = origin.get(key, 0.0) + v * f
         if origin is not None:
-            self.origin[i] = origin
+            self.origin[i] = _cap(origin)
         best = heapq.nlargest(k, cand, key=lambda c: c[0])
         kept = sum(v for v, _ in best)
         t = sum(taken.values())
@@ -467,18 +504,44 @@ class _Run:
     # -- the sweep -------------------------------------------------------------------------------
     def _reach(self) -> dict[str, datetime]:
         """Backward: each account -> the latest time at which money in it can still reach the
-        targets (the sources of a backward trace)."""
+        targets (the sources of a backward trace) in at most ``max_hops`` payments (0: any
+        number). One reverse sweep keeping, per account, that latest time for each number of
+        hops (a later time over more hops does not hide an earlier one over fewer)."""
         far = datetime.max.replace(tzinfo=UTC)
-        latest = dict.fromkeys(self.sources, far)
-        for i in range(len(self.tid) - 1, -1, -1):
-            d = self.dst[i]
-            if d in latest and self.ts[i] <= latest[d] and not self.acc[self.src[i]]["cash"]:
-                s = self.src[i]
-                if s not in self.sources and self.ts[i] > latest.get(
-                    s, datetime.min.replace(tzinfo=UTC)
+        h_max = self.p.max_hops
+        if h_max <= 0:
+            latest = dict.fromkeys(self.sources, far)
+            for i in range(len(self.tid) - 1, -1, -1):
+                d, s = self.dst[i], self.src[i]
+                if (
+                    d in latest
+                    and self.ts[i] <= latest[d]
+                    and not self.acc[s]["cash"]
+                    and s not in self.sources
+                    and s not in latest
                 ):
-                    latest[s] = self.ts[i]
-        return latest
+                    latest[s] = self.ts[i]  # the sweep runs backwards: the first is latest
+            return latest
+        # by[account][h]: latest time from which h more payments can reach the targets
+        by: dict[str, list[datetime | None]] = {a: [far] * (h_max + 1) for a in self.sources}
+        for i in range(len(self.tid) - 1, -1, -1):
+            d, s, when = self.dst[i], self.src[i], self.ts[i]
+            row = by.get(d)
+            if row is None or s in self.sources or self.acc[s]["cash"]:
+                continue
+            mine = by.get(s)
+            for h in range(1, h_max + 1):
+                t = row[h - 1]
+                if t is not None and when <= t:
+                    if mine is None:
+                        mine = by[s] = [None] * (h_max + 1)
+                    if mine[h] is None:
+                        mine[h] = when  # backwards: the first is the latest
+        return {
+            a: max(t for t in row if t is not None)
+            for a, row in by.items()
+            if any(t is not None for t in row)
+        }
 
     def go(self) -> dict[str, Any]:
         p = self.p
@@ -677,6 +740,17 @@ class _Run:
             return account
         a = self.acc.get(account) or {}
         return str(a.get("label") or account)
+
+
+def _cap(origin: dict[tuple[str, str], float]) -> dict[tuple[str, str], float]:
+    """The ``MAX_ORIGINS`` largest origins, the rest summed (exact total)."""
+    if len(origin) <= MAX_ORIGINS:
+        return origin
+    keep = heapq.nlargest(MAX_ORIGINS - 1, origin.items(), key=lambda kv: kv[1])
+    rest = sum(origin.values()) - sum(v for _, v in keep)
+    out = dict(keep)
+    out[("other_origins", "")] = out.get(("other_origins", ""), 0.0) + max(0.0, rest)
+    return out
 
 
 def _by_country(terminals: list[dict[str, Any]]) -> list[dict[str, Any]]:
