@@ -613,6 +613,12 @@ LayersOpt = Annotated[
         " shared_phone, vehicle, co_travel, ownership, employment, family, associates, ads."
     ),
 ]
+ModelOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--model", help="A model folder (palermo finance train --out); default: the shipped one."
+    ),
+]
 SinceOpt = Annotated[str | None, typer.Option(help="Only ties from this date/time on (ISO, UTC).")]
 UntilOpt = Annotated[str | None, typer.Option(help="Only ties before this date/time (ISO, UTC).")]
 
@@ -1019,9 +1025,17 @@ def finance_scan(
     allow_partial: Annotated[
         bool, typer.Option("--allow-partial", help="Exit 0 even if rows were set aside.")
     ] = False,
+    rules_only: Annotated[
+        bool,
+        typer.Option(
+            "--rules-only",
+            help="Score by the detectors alone (no model loaded): score = the rule score.",
+        ),
+    ] = False,
+    model_dir: ModelOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Rules-only scan of a transaction file, without a workspace: fan_in and fan_out (many
+    """Scan a transaction file, without a workspace: the detectors fan_in and fan_out (many
     distinct payers / payees within 7 days), structuring (3+ payments in 7 days just below a
     reporting threshold), round_amounts (mostly round outgoing amounts), rapid_pass_through
     (about the same amount in and out again within 2 days) and pooled_wages (many payers paying
@@ -1033,9 +1047,18 @@ def finance_scan(
     is set aside in rejected.csv (row, field, reason, record) and the others are scanned; the
     exit code is then 3 unless --allow-partial. Writes alerts.csv (transaction_id, score,
     patterns: every flagged transaction), accounts.csv (account, score, patterns: every
-    account) and summary.json. Account score = 1 - prod(1 - pattern score).
+    account) and summary.json. Rule score: account = 1 - prod(1 - pattern score).
+
+    By default the risk model shipped with palermo (LightGBM on the pattern and graph features,
+    trained on simulated cases: palermo finance train) then scores every account and
+    transaction: score = its probability of laundering, rule_score = the rules-only score,
+    because = the three features that raised it most (SHAP, log-odds); alerts.csv lists the
+    transactions at or above the model's threshold or proven by a detector. --rules-only: the
+    detectors alone (score = rule score), for those who cannot use a model in court.
 
     Example: palermo finance scan tx.csv --out scan
+
+    Example: palermo finance scan tx.csv --out scan --rules-only
 
     Example: palermo finance scan HI-Small_Trans.csv --columns "timestamp=Timestamp,from_account=Account,to_account=Account.1,amount=Amount Paid,currency=Payment Currency" --out scan
     """
@@ -1049,6 +1072,8 @@ def finance_scan(
         params=ScanParams.parse(parse_columns_option(params, "--params")),
         default_currency=currency,
         encoding=encoding,
+        rules_only=rules_only,
+        model_dir=model_dir,
     )
     if json_out:
         _print_json(summary)
@@ -1067,6 +1092,15 @@ def finance_scan(
         f" -> {out_dir}/alerts.csv, accounts.csv, summary.json",
         markup=False,
     )
+    if summary.get("model"):
+        m = summary["model"]
+        out.print(
+            f"model {m['version']}: {m['alerts_by_model']:,} transaction(s) at or above"
+            f" {m['threshold']}, {m['accounts_above_threshold']:,} account(s) at or above"
+            f" {m['account_threshold']} ({summary['alerts_by_rules']:,} proven by the detectors;"
+            " --rules-only for the detectors alone)",
+            markup=False,
+        )
     for note in summary["notes"]:
         out.print(f"note: {note}", markup=False)
     if summary["rows_rejected"] and not allow_partial:
@@ -1074,6 +1108,146 @@ def finance_scan(
             f"{summary['rows_rejected']} row(s) set aside in {out_dir}/rejected.csv"
             " (--allow-partial to exit 0)"
         )
+
+
+@finance_app.command("train")
+def finance_train(
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Folder for the model files (default: the package's own)."
+        ),
+    ] = None,
+    seeds: Annotated[str, typer.Option(help="Training seeds, comma-separated.")] = "1,2,3",
+    scales: Annotated[str, typer.Option(help="Training scales, comma-separated.")] = "tiny,small",
+    scenarios: Annotated[
+        str, typer.Option(help="Scenarios, comma-separated.")
+    ] = "labour-agri,sexual-exploit,mixed-transnational",
+    holdout: Annotated[
+        str,
+        typer.Option(
+            help="Held-out evaluation cases SCALE:SEED,... (every scenario; '' for none)."
+        ),
+    ] = "tiny:7,small:11",
+    json_out: JsonOpt = False,
+) -> None:
+    """Train the risk model of finance scan on simulated cases: simulate each scenario, scale
+    and seed (in a temporary folder), run the detectors and mine the features as the scan does,
+    label accounts and transactions with the truth, choose the thresholds on out-of-fold scores
+    (each seed held out in turn), fit both LightGBM models (deterministic: the same arguments
+    give the same files) and evaluate them on the held-out seeds against rules-only. Writes
+    scorer_accounts.txt, scorer_transactions.txt and scorer.json (version, features,
+    thresholds, training cases and sizes, held-out figures).
+
+    Example: palermo finance train --out my-model
+
+    Example: palermo finance train --seeds 1,2 --scales tiny --holdout tiny:7 --out quick-model
+    """
+    from palermo.finance import model as fm
+    from palermo.finance.train import parse_holdout, parse_seeds, train
+
+    target = out_dir or fm.SHIPPED
+    meta = train(
+        target, scenarios=[s.strip() for s in scenarios.split(",") if s.strip()],
+        scales=[s.strip() for s in scales.split(",") if s.strip()], seeds=parse_seeds(seeds),
+        holdout=parse_holdout(holdout),
+        say=(lambda _m: None) if json_out else (lambda m: err.print(m, markup=False)),
+    )  # fmt: skip
+    if json_out:
+        _print_json(meta)
+        return
+    t = meta["training"]
+    out.print(
+        f"model {meta['version']}: {t['accounts']:,} accounts ({t['laundering_accounts']:,}"
+        f" laundering), {t['transactions']:,} transactions ({t['laundering_transactions']:,}"
+        f" laundering) from {len(t['scenarios'])} scenario(s) x {len(t['scales'])} scale(s) x"
+        f" {len(t['seeds'])} seed(s); thresholds: transactions {meta['threshold']['transactions']},"
+        f" accounts {meta['threshold']['accounts']}; {meta['seconds']} s -> {target}",
+        markup=False,
+    )
+    for row in meta.get("held_out", []):
+        tx, acc = row["transactions"], row["accounts"]
+        out.print(
+            f"  held out {row['scenario']} {row['scale']} seed {row['seed']}: transactions F1"
+            f" {tx['model']['f1']} (rules-only {tx['rules']['f1']}), accounts F1"
+            f" {acc['model']['f1']} (rules-only {acc['rules']['f1']})",
+            markup=False,
+        )
+
+
+@finance_app.command("evaluate")
+def finance_evaluate(
+    case_dir: Annotated[
+        Path | None,
+        typer.Argument(help="A simulated case (with truth/); or simulate one with --scenario."),
+    ] = None,
+    scenario: Annotated[
+        str | None, typer.Option(help="Simulate this scenario instead of reading CASE_DIR.")
+    ] = None,
+    scale: Annotated[str, typer.Option(help="Scale of the simulated case.")] = "tiny",
+    seed: Annotated[int, typer.Option(help="Seed of the simulated case.")] = 7,
+    rules_only: Annotated[
+        bool, typer.Option("--rules-only", help="Evaluate the detectors alone.")
+    ] = False,
+    model_dir: ModelOpt = None,
+    work: Annotated[
+        Path | None,
+        typer.Option(help="Keep tx.csv and both scans' folders (model/, rules/) here."),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Score finance scan against a simulated case's ground truth: precision, recall, F1 and
+    PR-AUC of laundering transactions and accounts, for the model (at its shipped threshold) and
+    for rules-only side by side (transactions: also every row of alerts.csv, model or proven).
+    Laundering transaction = one truth/transactions.csv lists; laundering account = held or
+    controlled by an offender, or held by a front or holding company (cash pseudo-accounts left
+    out).
+
+    Example: palermo finance evaluate case-sim
+
+    Example: palermo finance evaluate --scenario sexual-exploit --scale small --seed 11 --json
+    """
+    from palermo.finance.evaluate import evaluate, evaluate_simulated
+
+    if (case_dir is None) == (scenario is None):
+        raise PalermoError("give a simulated case folder or --scenario (one of them)")
+    if case_dir is not None:
+        result = evaluate(case_dir, model_dir=model_dir, rules_only=rules_only, work=work)
+    else:
+        assert scenario is not None
+        result = evaluate_simulated(
+            scenario, scale, seed, model_dir=model_dir, rules_only=rules_only
+        )
+    if json_out:
+        _print_json(result)
+        return
+    what = f"{result['scenario']} scale {result['scale']} seed {result['seed']}"
+    model = result.get("model")
+    out.print(
+        f"{what}: {result['transactions_read']:,} transactions"
+        + (f"; model {model['version']}" if model else "; rules-only"),
+        markup=False,
+    )
+    for section in result["sections"]:
+        data = result[section]
+        rows = [k for k in ("model", "alerts", "rules") if isinstance(data.get(k), dict)]
+        if not rows:
+            out.print(f"{section}: {json.dumps(data, ensure_ascii=False)}", markup=False)
+            continue
+        n = data.get("laundering")
+        out.print(
+            f"{section} ({n:,} laundering):" if n is not None else f"{section}:", markup=False
+        )
+        out.print(f"  {'':<8} {'precision':>9} {'recall':>7} {'F1':>7} {'PR-AUC':>7} {'flagged':>8}",
+                  markup=False)  # fmt: skip
+        for k in rows:
+            r = data[k]
+            auc = f"{r['pr_auc']:>7.4f}" if "pr_auc" in r else f"{'':>7}"
+            out.print(
+                f"  {k:<8} {r['precision']:>9.4f} {r['recall']:>7.4f} {r['f1']:>7.4f} {auc}"
+                f" {r['predicted']:>8,}",
+                markup=False,
+            )
 
 
 @finance_app.command("trace")
@@ -1116,6 +1290,9 @@ def finance_trace(
         float, typer.Option(help="EUR: a traced part below this is not followed (dispersed).")
     ] = 1.0,
     top_paths: Annotated[int, typer.Option(help="Routes kept per payment in paths.csv.")] = 5,
+    max_hops: Annotated[
+        int, typer.Option(help="Backward: at most this many payments back (0: any number).")
+    ] = 6,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the trail.")] = Path(
         "trace"
     ),
@@ -1141,13 +1318,13 @@ def finance_trace(
     """
     from palermo.finance.trace import TraceParams, parse_rates, trace
 
-    if min_amount < 0 or top_paths < 1:
-        raise PalermoError("--min-amount must be >= 0 and --top-paths >= 1")
+    if min_amount < 0 or top_paths < 1 or max_hops < 0:
+        raise PalermoError("--min-amount and --max-hops must be >= 0, --top-paths >= 1")
     with Workspace.open(workspace) as ws:
         summary = trace(
             ws.store, source, to=to, window=window,
             params=TraceParams(rule=rule, direction=direction, min_amount=min_amount,
-                               top_paths=top_paths),
+                               top_paths=top_paths, max_hops=max_hops),
             rates=parse_rates(rates) if rates else None, out=out_dir,
         )  # fmt: skip
     summary.pop("terminals", None)

@@ -41,7 +41,9 @@ def _read(path: Path) -> list[dict[str, str]]:
 
 
 def _run(tmp_path: Path, rows: list[list[object]], **kw: object) -> tuple[dict, dict, dict]:
-    """Scan; return (summary, {transaction_id: alert row}, {account: account row})."""
+    """Scan (rules-only unless told otherwise: these tests are about the detectors); return
+    (summary, {transaction_id: alert row}, {account: account row})."""
+    kw.setdefault("rules_only", True)
     src = _write(tmp_path / "tx.csv", rows)
     summary = scan(src, out=tmp_path / "out", **kw)  # type: ignore[arg-type]
     alerts = {r["transaction_id"]: r for r in _read(tmp_path / "out" / "alerts.csv")}
@@ -288,7 +290,8 @@ def test_summary(tmp_path: Path) -> None:
     assert on_disk["parameters"]["structuring_threshold"] == 10000
     assert set(on_disk["alerts_per_pattern"]) == {
         "fan_in", "fan_out", "structuring", "round_amounts", "rapid_pass_through", "pooled_wages",
-        "cycle",
+        "cycle", "gather_scatter", "scatter_gather", "ad_payments", "accommodation_payments",
+        "transport_payments", "remittance_corridor", "cash_intensive", "funnel",
     }  # fmt: skip
     assert on_disk["currencies"] == ["EUR"]
     assert summary["out"] == str(tmp_path / "out")
@@ -367,7 +370,7 @@ def test_quoted_fields_bom_and_crlf(tmp_path: Path) -> None:
     src = tmp_path / "tx.csv"
     text = ",".join(HEADER) + '\r\nt1,2024-01-01,"A, Ltd",B,5,EUR\r\n'
     src.write_bytes(b"\xef\xbb\xbf" + text.encode())
-    scan(src, out=tmp_path / "out")
+    scan(src, out=tmp_path / "out", rules_only=True)
     assert [r["account"] for r in _read(tmp_path / "out" / "accounts.csv")] == ["A, Ltd", "B"]
 
 
@@ -427,7 +430,7 @@ def test_amlworld_layout(tmp_path: Path, header: str) -> None:
     src = tmp_path / "HI-Small_Trans.csv"
     src.write_text("\n".join(lines) + "\n", encoding="utf-8")
     code = main(["finance", "scan", str(src), "--columns", AMLWORLD_COLUMNS,
-                 "--out", str(tmp_path / "out"), "--json"])  # fmt: skip
+                 "--out", str(tmp_path / "out"), "--json", "--rules-only"])  # fmt: skip
     assert code == 0
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["rows"] == 15 and summary["self_transfers"] == 1
@@ -454,7 +457,7 @@ def test_amlsim_layout(tmp_path: Path) -> None:
     with pytest.raises(PalermoError, match="currency"):
         scan(src, out=tmp_path / "out", columns=dict(c.split("=") for c in cols.split(",")))
     code = main(["finance", "scan", str(src), "--columns", cols, "--currency", "USD",
-                 "--out", str(tmp_path / "out")])  # fmt: skip
+                 "--out", str(tmp_path / "out"), "--rules-only"])  # fmt: skip
     assert code == 0
     alerts = _read(tmp_path / "out" / "alerts.csv")
     assert [a["transaction_id"] for a in alerts] == ["1", "2"]
@@ -468,11 +471,11 @@ def test_cli_text_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     src = _write(
         tmp_path / "tx.csv", _tx([("A", "B", 9500, 0), ("A", "C", 9650, 2), ("A", "D", 9990, 5)])
     )
-    assert main(["finance", "scan", str(src), "--out", str(tmp_path / "o")]) == 0
+    assert main(["finance", "scan", str(src), "--out", str(tmp_path / "o"), "--rules-only"]) == 0
     text = capsys.readouterr().out
     assert "3 flagged transaction(s)" in text and "structuring 1" in text
     assert main(["finance", "scan", str(src), "--out", str(tmp_path / "o"), "--json",
-                 "--params", "structuring_min=4"]) == 0  # fmt: skip
+                 "--params", "structuring_min=4", "--rules-only"]) == 0  # fmt: skip
     data = json.loads(capsys.readouterr().out)
     assert data["alerts"] == 0 and data["parameters"]["structuring_min"] == 4
 

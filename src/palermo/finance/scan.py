@@ -1,5 +1,5 @@
-"""``palermo finance scan``: a rules-only scan of one transaction CSV for FIUs and banks, without a
-workspace.
+"""``palermo finance scan``: a scan of one transaction CSV for FIUs and banks, without a workspace:
+the detectors, then (unless ``rules_only``) the risk scorer of ``model.py`` over them.
 
 All in DuckDB SQL, vectorised: the file is read as text, checked (bad rows refused with file, row
 and field), cast, split into legs (one per side of each transfer) and run through the detectors
@@ -7,7 +7,10 @@ of ``patterns.py``. Only the currency check runs in Python, over the *distinct* 
 
 Scores: each detector gives the accounts it fires on a score in [0, 1]; an account's score is
 ``1 - prod(1 - s)`` over its patterns (independent evidence), a transaction's the highest score
-of the patterns it proves (the account's score for that pattern).
+of the patterns it proves (the account's score for that pattern). With the model (the default),
+``score`` is the model's probability instead, the rule score stays beside it (``rule_score``) and
+each alert and flagged account says why (``because``: its top features); alerts are the
+transactions at or above the model's threshold or proven by a detector.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import json
 import re
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
@@ -25,10 +28,25 @@ from babel import Locale
 from babel.numbers import list_currencies
 
 from palermo.errors import PalermoError
-from palermo.finance.patterns import PATTERNS, ScanParams
+from palermo.finance.patterns import PATTERNS, ScanParams, unavailable
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from palermo.finance.model import Scorer
 
 REQUIRED = ("timestamp", "from_account", "to_account", "amount", "currency")
-OPTIONAL = ("transaction_id", "from_bank", "to_bank", "payment_type")
+OPTIONAL = (
+    "transaction_id",
+    "from_bank",
+    "to_bank",
+    "payment_type",
+    "from_name",
+    "to_name",
+    "from_country",
+    "to_country",
+    "reference",
+)
 FIELDS = ("transaction_id", *REQUIRED, *OPTIONAL[1:])
 # layouts tried after ISO 8601 (with or without a UTC offset, converted to UTC); day-first
 # slashed dates (01/02/2024) are ambiguous and not guessed
@@ -148,7 +166,8 @@ def read_transactions(
     default_currency: str | None = None,
     encoding: str = "utf-8",
 ) -> dict[str, Any]:
-    """Read and check the file into table ``tx (tid, row, ts, src, dst, amount, cur)``. A file
+    """Read and check the file into table ``tx (tid, row, ts, src, dst, amount, cur, ...)`` (then
+    the optional fields from_bank ... reference, NULL when absent). A file
     that cannot be read, or lacks columns, is refused whole; a row that fails a check (empty
     account, bad time or amount, unknown currency, a repeated transaction id) is set aside in
     table ``rejected (row, field, reason)`` with its reason, and the good rows are scanned.
@@ -255,14 +274,17 @@ def read_transactions(
             f"{n_rejected} row(s) set aside, each with its reason in rejected.csv"
             f" ({_describe(rejected)}); the other rows were scanned"
         )
+    # the optional text fields (names, banks, countries, payment type, reference): NULL when
+    # absent or empty
+    extra = ", ".join(
+        f"nullif({f}, '') AS {f}" if f in found else f"NULL::VARCHAR AS {f}" for f in OPTIONAL[1:]
+    )
     con.execute(
         f"""CREATE TABLE tx AS SELECT {tid} AS tid, row, {ts} AS ts, from_account AS src,
-            to_account AS dst, CAST(amount AS DOUBLE) AS amount, {cur} AS cur FROM raw {join}
-            WHERE row NOT IN (SELECT row FROM rejected)"""
+            to_account AS dst, CAST(amount AS DOUBLE) AS amount, {cur} AS cur, {extra}
+            FROM raw {join} WHERE row NOT IN (SELECT row FROM rejected)"""
     )
-    unused = [f for f in ("from_bank", "to_bank", "payment_type") if f in found]
-    if unused:
-        notes.append(f"read but not used by the detectors yet: {', '.join(unused)}")
+    notes.extend(unavailable(set(found)))
     return {"rows": n_rows, "rejected": n_rejected, "transaction_id": id_note, "notes": notes}
 
 
@@ -274,31 +296,63 @@ def scan(
     params: ScanParams | None = None,
     default_currency: str | None = None,
     encoding: str = "utf-8",
+    rules_only: bool = False,
+    model_dir: Path | None = None,
+    inspect: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
 ) -> dict[str, Any]:
     """Scan ``path`` and write ``alerts.csv``, ``accounts.csv`` and ``summary.json`` to ``out``.
-    Returns the summary."""
+    Scores by the risk model shipped with the package (or the one in ``model_dir``) unless
+    ``rules_only`` (then no model is loaded). ``inspect`` is called with the DuckDB connection
+    before it closes (its tables: ``tx``, ``legs``, ``hits``, ``proof``; with the model also
+    ``acc_feat``, ``tx_feat``, ``acc_model``, ``tx_model``). Returns the summary."""
     p = params or ScanParams()
+    scorer = None
+    if not rules_only:
+        from palermo.finance.model import load
+
+        scorer = load(model_dir)
     con = duckdb.connect()
     try:
         con.execute("SET enable_progress_bar = false")
         con.execute("SET TimeZone = 'UTC'")
         facts = read_transactions(con, Path(path), columns or {}, default_currency, encoding)
-        return _scan(con, Path(path), Path(out), p, facts)
+        summary = _scan(con, Path(path), Path(out), p, facts, scorer)
+        if inspect is not None:
+            con.execute("SELECT 1").fetchall()  # no pending result left: inspect may use con.sql
+            inspect(con)
+        return summary
     finally:
         con.close()
 
 
 def _scan(
-    con: duckdb.DuckDBPyConnection, path: Path, out: Path, p: ScanParams, facts: dict[str, Any]
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    out: Path,
+    p: ScanParams,
+    facts: dict[str, Any],
+    scorer: Scorer | None = None,
 ) -> dict[str, Any]:
+    detect_all(con, p)
+    return _report(con, path, out, p, facts, scorer)
+
+
+def detect_all(con: duckdb.DuckDBPyConnection, p: ScanParams) -> None:
+    """Tables ``legs``, ``hits`` and ``proof`` from ``tx``: every detector of ``PATTERNS``."""
     # legs: both sides of every transfer that is not a self-transfer; sorted by time (the
-    # windows sort anyway; the order only fixes the tables' layout)
+    # windows sort anyway; the order only fixes the tables' layout). The optional fields as
+    # seen from the leg's account (name, bank, country) and its counterparty (other_*)
     con.execute(
         """CREATE TABLE legs AS
-        SELECT tid, src AS account, dst AS other, 'out' AS dir, ts, amount, cur FROM tx
-        WHERE src <> dst
+        SELECT tid, src AS account, dst AS other, 'out' AS dir, ts, amount, cur,
+            from_name AS name, to_name AS other_name, from_bank AS bank, to_bank AS other_bank,
+            from_country AS country, to_country AS other_country, payment_type AS ptype,
+            reference AS ref
+        FROM tx WHERE src <> dst
         UNION ALL
-        SELECT tid, dst, src, 'in', ts, amount, cur FROM tx WHERE src <> dst
+        SELECT tid, dst, src, 'in', ts, amount, cur, to_name, from_name, to_bank, from_bank,
+            to_country, from_country, payment_type, reference
+        FROM tx WHERE src <> dst
         ORDER BY ts, tid, dir"""
     )
     con.execute("CREATE TABLE hits (pattern VARCHAR, account VARCHAR, score DOUBLE)")
@@ -308,27 +362,46 @@ def _scan(
     )
     for detect in PATTERNS.values():
         detect(con, p)
+
+
+def _report(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    out: Path,
+    p: ScanParams,
+    facts: dict[str, Any],
+    scorer: Scorer | None,
+) -> dict[str, Any]:
+    """Score by the model (unless rules-only), write the files, return the summary."""
+    model: dict[str, Any] | None = None
+    if scorer is not None:
+        from palermo.finance.model import score_scan, write_scored
+
+        model = score_scan(con, scorer)
     out.mkdir(parents=True, exist_ok=True)
-    con.execute(
-        f"""COPY (
-            SELECT pr.tid AS transaction_id, round(max(h.score), 6) AS score,
-                string_agg(DISTINCT pr.pattern, ';' ORDER BY pr.pattern) AS patterns
-            FROM proof pr JOIN hits h USING (pattern, account)
-            GROUP BY pr.tid ORDER BY score DESC, transaction_id
-        ) TO '{_lit(out / "alerts.csv")}' (HEADER, DELIMITER ',')"""
-    )
-    con.execute(
-        f"""COPY (
-            WITH acc AS (SELECT src AS account FROM tx UNION SELECT dst FROM tx),
-            s AS (
-                SELECT account, round(1 - product(1 - score), 6) AS score,
-                    string_agg(pattern, ';' ORDER BY pattern) AS patterns
-                FROM hits GROUP BY account
-            )
-            SELECT account, coalesce(s.score, 0.0) AS score, s.patterns
-            FROM acc LEFT JOIN s USING (account) ORDER BY score DESC, account
-        ) TO '{_lit(out / "accounts.csv")}' (HEADER, DELIMITER ',')"""
-    )
+    if model is not None:
+        write_scored(con, out, model["threshold"])
+    else:
+        con.execute(
+            f"""COPY (
+                SELECT pr.tid AS transaction_id, round(max(h.score), 6) AS score,
+                    string_agg(DISTINCT pr.pattern, ';' ORDER BY pr.pattern) AS patterns
+                FROM proof pr JOIN hits h USING (pattern, account)
+                GROUP BY pr.tid ORDER BY score DESC, transaction_id
+            ) TO '{_lit(out / "alerts.csv")}' (HEADER, DELIMITER ',')"""
+        )
+        con.execute(
+            f"""COPY (
+                WITH acc AS (SELECT src AS account FROM tx UNION SELECT dst FROM tx),
+                s AS (
+                    SELECT account, round(1 - product(1 - score), 6) AS score,
+                        string_agg(pattern, ';' ORDER BY pattern) AS patterns
+                    FROM hits GROUP BY account
+                )
+                SELECT account, coalesce(s.score, 0.0) AS score, s.patterns
+                FROM acc LEFT JOIN s USING (account) ORDER BY score DESC, account
+            ) TO '{_lit(out / "accounts.csv")}' (HEADER, DELIMITER ',')"""
+        )
     per = {name: {"accounts": 0, "transactions": 0} for name in PATTERNS}
     for name, n in con.execute("SELECT pattern, count(*) FROM hits GROUP BY ALL").fetchall():
         per[name]["accounts"] = int(n)
@@ -355,15 +428,23 @@ def _scan(
         "self_transfers": int(self_transfers),
         "accounts": int(accounts),
         "accounts_flagged": int(flagged[0]),
-        "alerts": int(alerts[0]),
+        "alerts": int(alerts[0]) if model is None else model["alerts"],
+        "alerts_by_rules": int(alerts[0]),
         "alerts_per_pattern": per,
         "first_timestamp": first.isoformat(sep=" ") if first else None,
         "last_timestamp": last.isoformat(sep=" ") if last else None,
         "currencies": list(currencies),
         "transaction_id": facts["transaction_id"],
         "parameters": asdict(p),
+        "mode": "rules-only" if model is None else "model",
         "scoring": "pattern scores in [0, 1]; account score = 1 - prod(1 - pattern score);"
-        " transaction score = max over the patterns it proves of that pattern's account score",
+        " transaction score = max over the patterns it proves of that pattern's account score"
+        if model is None
+        else "score = the risk model's probability of laundering (LightGBM on the pattern and"
+        " graph features, trained on simulated cases); rule_score = the rules-only score;"
+        " because = the top features by SHAP contribution (log-odds); alerts = transactions"
+        " with score >= model.threshold or proven by a pattern",
+        "model": model,
         "notes": notes,
     }
     rejected_csv = out / "rejected.csv"
