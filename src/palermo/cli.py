@@ -1428,6 +1428,54 @@ def finance_proceeds(
         out.print(f"note: {note}", markup=False)
 
 
+@finance_app.command("score")
+def finance_score(
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the tables.")] = Path(
+        "risk"
+    ),
+    rules_only: Annotated[
+        bool, typer.Option("--rules-only", help="The detectors alone (no model loaded).")
+    ] = False,
+    model_dir: ModelOpt = None,
+    params: Annotated[
+        str | None,
+        typer.Option(help="Detector parameters: name=value,... (as for finance scan)."),
+    ] = None,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    json_out: JsonOpt = False,
+) -> None:
+    """Laundering risk of every account and entity of the workspace: `finance scan` on the
+    workspace's payments (each counted once; holders' names and the banks' countries included),
+    then each entity scored by its highest-scoring account. Writes entities.csv (entity, label,
+    score, account, patterns, because, accounts) and scan/ (alerts.csv, accounts.csv,
+    summary.json); findings finance.risk are stored with the transactions that prove them.
+
+    Example: palermo finance score -w case-17 --out risk
+    """
+    from palermo.finance import ScanParams
+    from palermo.finance.workspace import score_workspace
+    from palermo.ingest.mapping import parse_columns_option
+
+    with Workspace.open(workspace) as ws:
+        result = score_workspace(
+            ws.store, out=out_dir, rules_only=rules_only, model_dir=model_dir,
+            params=ScanParams.parse(parse_columns_option(params, "--params")),
+        )  # fmt: skip
+    if json_out:
+        _print_json(result)
+        return
+    out.print(
+        f"{result['payments']:,} payments, {result['accounts']:,} accounts,"
+        f" {result['entities']:,} entities ({result['mode']}): {result['entities_flagged']:,}"
+        f" flagged -> {out_dir}/entities.csv, scan/",
+        markup=False,
+    )
+    for r in result["top"][:5]:
+        out.print(f"  {r['label']}: {r['score']:.3f} {r['patterns'] or ''}", markup=False)
+    for note in result["notes"]:
+        out.print(f"note: {note}", markup=False)
+
+
 @app.command()
 def link(
     files: Annotated[

@@ -4,6 +4,9 @@ Vera (a possible victim) is paid 1,000 wages by a farm and pays 800 of it to Sid
 100 to a shop; Sid also gets 700 salary of his own, then 500 wages the farm pays him "for" Vera
 (the reference names her), and 200 in cash; then Sid pays Sue (the boss) 1,000.
 
+The same case scores entities (``finance score``): Vera's account passes her wages straight on to
+Sid, a rapid pass-through (within 25%) the detectors prove.
+
 Sid: received 800 + 500 = 1,300 whatever the rule; high adds his unnamed salary and the cash.
 What reached Sue out of Sid's 1,000 (Sid held 1,300 traced and 900 untraced): proportional
 1,000 x 1,300 / 2,200 = 590.91, fifo 800 (Vera's 800 came first), lifo 500 (the cash came last,
@@ -20,7 +23,9 @@ from schwifty import IBAN
 
 from palermo.api_python import Workspace
 from palermo.cli import main
+from palermo.finance.patterns import ScanParams
 from palermo.finance.proceeds import proceeds
+from palermo.finance.workspace import score_workspace
 from palermo.store import findings as F
 
 
@@ -92,3 +97,43 @@ def test_cli_needs_suspects(ws: Path, tmp_path: Path) -> None:
     code = main(["finance", "proceeds", "-w", str(ws), "--suspects", "Sid One",
                  "--victims", "Vera Victim", "--out", str(tmp_path / "y")])  # fmt: skip
     assert code == 0 and (tmp_path / "y" / "victims.csv").exists()
+
+
+def _read(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_entities_take_their_best_accounts_score(ws: Path, tmp_path: Path) -> None:
+    for rules_only in (True, False):
+        out = tmp_path / f"r{rules_only}"
+        with Workspace.open(ws) as w:
+            # Vera passes on 800 of 1,000: a pass-through within 25%
+            params = ScanParams(pass_tolerance=0.25)
+            result = score_workspace(w.store, out=out, rules_only=rules_only, params=params)
+            stored = F.read(w.store, "finance.risk")
+        entities = _read(out / "entities.csv")
+        accounts = {r["account"]: float(r["score"]) for r in _read(out / "scan" / "accounts.csv")}
+        assert result["payments"] == len(ROWS)
+        labels = {e["label"] for e in entities}
+        assert {"Vera Victim", "Sid One", "Sue Two", "Green Farm Ltd"} <= labels
+        assert not any(e["account"].startswith("CASH") for e in entities)  # a bank's counter
+        for e in entities:
+            best = max(float(x.split("=")[1]) for x in e["all_accounts"].split(";"))
+            assert float(e["score"]) == round(best, 4) or abs(float(e["score"]) - best) < 1e-4
+            assert abs(float(e["score"]) - accounts[e["account"]]) < 1e-9
+        flagged = [e for e in entities if e["flagged"] == "True"]
+        assert {f["subject_ids"][0] for f in stored} == {e["entity"] for e in flagged}
+        if rules_only:
+            vera = next(e for e in entities if e["label"] == "Vera Victim")
+            assert "rapid_pass_through" in vera["patterns"] and vera["flagged"] == "True"
+            finding = next(f for f in stored if f["subject_ids"][0] == vera["entity"])
+            rows = finding["evidence"][0]["transactions"]
+            assert {"P1", "P2"} <= {r["transaction"] for r in rows}
+            assert all(r["evidence"].startswith("pay.csv:") for r in rows)
+
+
+def test_cli_score(ws: Path, tmp_path: Path) -> None:
+    args = ["finance", "score", "-w", str(ws), "--rules-only", "--params", "pass_tolerance=0.25"]
+    assert main([*args, "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "entities.csv").exists() and (tmp_path / "scan" / "alerts.csv").exists()
