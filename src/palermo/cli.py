@@ -1194,6 +1194,15 @@ def finance_evaluate(
         Path | None,
         typer.Option(help="Keep tx.csv and both scans' folders (model/, rules/) here."),
     ] = None,
+    workspace: Annotated[
+        Path | None,
+        typer.Option(
+            "--workspace",
+            "-w",
+            help="A workspace built from CASE_DIR (ingest, resolve, network analyze): also score"
+            " finance proceeds (proceeds and victims' losses) against the truth.",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Score finance scan against a simulated case's ground truth: precision, recall, F1 and
@@ -1203,7 +1212,13 @@ def finance_evaluate(
     controlled by an offender, or held by a front or holding company (cash pseudo-accounts left
     out).
 
+    With -w (a workspace built from CASE_DIR): also the proceeds error, finance proceeds'
+    figures against the truth's (suspects' proceeds received, victims' losses; also against
+    what the bank files can show).
+
     Example: palermo finance evaluate case-sim
+
+    Example: palermo finance evaluate case-sim -w case-17
 
     Example: palermo finance evaluate --scenario sexual-exploit --scale small --seed 11 --json
     """
@@ -1218,6 +1233,20 @@ def finance_evaluate(
         result = evaluate_simulated(
             scenario, scale, seed, model_dir=model_dir, rules_only=rules_only
         )
+    if workspace is not None:
+        if case_dir is None:
+            raise PalermoError("-w needs the simulated case folder it was built from (CASE_DIR)")
+        from palermo.finance.proceeds import evaluate_proceeds, proceeds
+        from palermo.finance.trace import parse_rates
+
+        rates = case_dir / "fx_rates.csv"
+        with Workspace.open(workspace) as ws:
+            money = proceeds(
+                ws.store, rates=parse_rates(rates) if rates.is_file() else None, out=None,
+                store_findings=False,
+            )  # fmt: skip
+            result["proceeds"] = evaluate_proceeds(ws.store, money, case_dir / "truth")
+        result["sections"] = [*result["sections"], "proceeds"]
     if json_out:
         _print_json(result)
         return
@@ -1230,6 +1259,16 @@ def finance_evaluate(
     )
     for section in result["sections"]:
         data = result[section]
+        if section == "proceeds":
+            for what, ev in data.items():
+                out.print(
+                    f"proceeds, {what.replace('_', ' ')}: {ev['matched']} true persons, ours"
+                    f" {ev['ours_eur']:,.2f} EUR vs {ev['truth_eur']:,.2f} (total error"
+                    f" {_pct(ev['total_error'])}), truth within our range for"
+                    f" {_pct(ev['truth_within_range'])[1:]}",
+                    markup=False,
+                )
+            continue
         rows = [k for k in ("model", "alerts", "rules") if isinstance(data.get(k), dict)]
         if not rows:
             out.print(f"{section}: {json.dumps(data, ensure_ascii=False)}", markup=False)
