@@ -268,6 +268,20 @@ def test_unsorted_input_same_result(tmp_path: Path) -> None:
         ).read_bytes()
 
 
+def test_duplicate_timestamps_same_result_in_any_order(tmp_path: Path) -> None:
+    # twelve payers at the very same second, and a pass-through within that second: ties are
+    # broken by transaction id, not by the file's order
+    rows = _tx([(f"P{i:02d}", "HUB", 100 + i, 0) for i in range(12)] + [("HUB", "OUT", 111, 0)])
+    for run, order in (("a", rows), ("b", rows[::-1])):
+        (tmp_path / run).mkdir()
+        _, _, accounts = _run(tmp_path / run, order)
+        assert "fan_in" in accounts["HUB"]["patterns"]
+    for name in ("alerts.csv", "accounts.csv"):
+        assert (tmp_path / "a" / "out" / name).read_bytes() == (
+            tmp_path / "b" / "out" / name
+        ).read_bytes()
+
+
 def test_deterministic_bytes(tmp_path: Path) -> None:
     rows = _tx(
         [(f"P{i:02d}", "HUB", 10 + 3.17 * i, i / 4) for i in range(12)]

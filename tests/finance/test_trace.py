@@ -252,3 +252,22 @@ def test_cli_writes_the_trail_and_audits_it(ws: Path, tmp_path: Path, capsys: py
         actions = [r[0] for r in w.store.engine.rows("SELECT action FROM audit")]
     assert "finance.trace" in actions
     assert main(["finance", "trace", "-w", str(ws), "--from", "Nobody"]) != 0
+
+
+def test_same_second_payments_are_ordered_by_id_not_file_order(tmp_path: Path) -> None:
+    rows = [
+        ("A1", "2024-01-02T09:00:00Z", S, M1, "1000.00", "transfer"),
+        ("A2", "2024-01-02T09:00:00Z", M1, "CASH-DE1", "400.00", "cash_withdrawal"),
+        ("A0", "2024-01-02T09:00:00Z", M1, Y, "100.00", "transfer"),  # before A1: no taint
+    ]
+    results = []
+    for name, order in (("a", rows), ("b", rows[::-1])):
+        d = tmp_path / name
+        d.mkdir()
+        with Workspace.open(d / "ws", create=True) as w:
+            w.ingest(_payments(d, order), mapping="payments", compartment="fiu")
+        results.append(_run(d / "ws", source=S))
+    for s in results:
+        assert s["terminals_eur"]["cash"] == pytest.approx(400.0)
+        assert not any(t["account"] == Y for t in s["terminals"])
+    assert results[0]["terminals_eur"] == results[1]["terminals_eur"]
