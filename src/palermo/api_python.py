@@ -199,6 +199,46 @@ class Workspace:
 
         return evaluate(self.store, Path(truth), **options)
 
+    def trace_money(
+        self,
+        source: str,
+        out: str | Path | None = None,
+        *,
+        rates: str | Path | None = None,
+        to: str | None = None,
+        window: str | None = None,
+        **params: Any,
+    ) -> dict[str, Any]:
+        """Follow funds from (or, ``direction="backward"``, into) an entity (``palermo finance
+        trace``; params: rule, direction, min_amount, top_paths, max_hops)."""
+        from palermo.finance.trace import TraceParams, parse_rates, trace
+
+        return trace(
+            self.store, source, to=to, window=window, params=TraceParams(**params),
+            rates=parse_rates(Path(rates)) if rates else None,
+            out=Path(out) if out is not None else None,
+        )  # fmt: skip
+
+    def proceeds(
+        self, out: str | Path | None = None, *, rates: str | Path | None = None, **options: Any
+    ) -> dict[str, Any]:
+        """Proceeds per suspect with a range, victims' losses (``palermo finance proceeds``;
+        options: suspects, victims)."""
+        from palermo.finance.proceeds import proceeds
+        from palermo.finance.trace import parse_rates
+
+        return proceeds(
+            self.store, rates=parse_rates(Path(rates)) if rates else None,
+            out=Path(out) if out is not None else None, **options,
+        )  # fmt: skip
+
+    def score_risk(self, out: str | Path, **options: Any) -> dict[str, Any]:
+        """Laundering risk per account and entity (``palermo finance score``; options:
+        rules_only, model_dir)."""
+        from palermo.finance.workspace import score_workspace
+
+        return score_workspace(self.store, out=Path(out), **options)
+
     def findings(self, kind: str = "", subject: str | None = None) -> list[dict[str, Any]]:
         """Findings you may see whose kind starts with ``kind`` (e.g. ``network.``)."""
         from palermo.store.findings import read

@@ -137,3 +137,18 @@ def test_cli_score(ws: Path, tmp_path: Path) -> None:
     args = ["finance", "score", "-w", str(ws), "--rules-only", "--params", "pass_tolerance=0.25"]
     assert main([*args, "--out", str(tmp_path)]) == 0
     assert (tmp_path / "entities.csv").exists() and (tmp_path / "scan" / "alerts.csv").exists()
+
+
+def test_python_api(ws: Path, tmp_path: Path) -> None:
+    import palermo
+
+    w = palermo.open(ws)
+    try:
+        t = w.trace_money("Vera Victim", tmp_path / "t", rule="fifo")
+        assert t["traced_eur"] == pytest.approx(900.0) and t["rule"] == "fifo"
+        p = w.proceeds(suspects=["Sid One"], victims=["Vera Victim"])
+        assert p["proceeds"][0]["received_eur"] == pytest.approx(1300.0)
+        r = w.score_risk(tmp_path / "r", rules_only=True)
+        assert r["mode"] == "rules-only"
+    finally:
+        w.close()
