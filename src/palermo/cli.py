@@ -1053,7 +1053,7 @@ def finance_scan(
     trained on simulated cases: palermo finance train) then scores every account and
     transaction: score = its probability of laundering, rule_score = the rules-only score,
     because = the three features that raised it most (SHAP, log-odds); alerts.csv lists the
-    transactions at or above the model's threshold or proven by a detector. --rules-only: the
+    transactions at or above the model's threshold, with the patterns that prove each. --rules-only: the
     detectors alone (score = rule score), for those who cannot use a model in court.
 
     Example: palermo finance scan tx.csv --out scan
@@ -1097,8 +1097,8 @@ def finance_scan(
         out.print(
             f"model {m['version']}: {m['alerts_by_model']:,} transaction(s) at or above"
             f" {m['threshold']}, {m['accounts_above_threshold']:,} account(s) at or above"
-            f" {m['account_threshold']} ({summary['alerts_by_rules']:,} proven by the detectors;"
-            " --rules-only for the detectors alone)",
+            f" {m['account_threshold']} ({m['proven_below_threshold']:,} more proven by the"
+            " detectors below the threshold: --rules-only lists the detectors' alone)",
             markup=False,
         )
     for note in summary["notes"]:
@@ -1207,7 +1207,7 @@ def finance_evaluate(
 ) -> None:
     """Score finance scan against a simulated case's ground truth: precision, recall, F1 and
     PR-AUC of laundering transactions and accounts, for the model (at its shipped threshold) and
-    for rules-only side by side (transactions: also every row of alerts.csv, model or proven).
+    for rules-only side by side.
     Laundering transaction = one truth/transactions.csv lists; laundering account = held or
     controlled by an offender, or held by a front or holding company (cash pseudo-accounts left
     out).

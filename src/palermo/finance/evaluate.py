@@ -6,7 +6,7 @@ when ``work`` is given). Then, against ``simcase.labels`` (the definitions are i
 and in the result):
 
 * **transactions**: ``model`` = the alerts with a model score at or above the shipped threshold,
-  ``alerts`` = every row of the model scan's ``alerts.csv`` (that, or proven by a detector),
+  ``alerts`` = every row of the model scan's ``alerts.csv`` (the same transactions),
   ``rules`` = the rules-only scan's ``alerts.csv``; over the laundering transactions in the file;
 * **accounts** (no ``CASH-`` pseudo-accounts): ``model`` = score at or above the account threshold
   in ``accounts.csv``, ``rules`` = any pattern fired; over the laundering accounts in the file.

@@ -10,7 +10,9 @@ Scores: each detector gives the accounts it fires on a score in [0, 1]; an accou
 of the patterns it proves (the account's score for that pattern). With the model (the default),
 ``score`` is the model's probability instead, the rule score stays beside it (``rule_score``) and
 each alert and flagged account says why (``because``: its top features); alerts are the
-transactions at or above the model's threshold or proven by a detector.
+transactions at or above the model's threshold, each with the patterns that prove it (the
+detectors alone prove most transactions of a busy file, fan_in on every shop: ``--rules-only``
+lists what they prove).
 """
 
 from __future__ import annotations
@@ -443,7 +445,8 @@ def _report(
         else "score = the risk model's probability of laundering (LightGBM on the pattern and"
         " graph features, trained on simulated cases); rule_score = the rules-only score;"
         " because = the top features by SHAP contribution (log-odds); alerts = transactions"
-        " with score >= model.threshold or proven by a pattern",
+        " with score >= model.threshold (model.proven_below_threshold: proven by a pattern,"
+        " below it)",
         "model": model,
         "notes": notes,
     }

@@ -7,9 +7,9 @@ into one transaction file (``simcase.to_csv``), run the scan's detectors and min
 with the truth (``simcase.labels``; cash pseudo-accounts left out). Then:
 
 1. the thresholds: each training seed is held out in turn (the models fitted on the other seeds
-   score it); the transaction threshold is the one maximising F1 of "score >= threshold or proven
-   by a detector" (what ``alerts.csv`` lists), the account threshold the one maximising F1 of
-   "score >= threshold", both over these out-of-fold scores, with their figures recorded;
+   score it); the transaction and account thresholds are the ones maximising F1 of "score >=
+   threshold" (what ``alerts.csv`` lists) over these out-of-fold scores, with their figures
+   recorded;
 2. both models are fitted on every training case and written (``scorer_accounts.txt``,
    ``scorer_transactions.txt``, ``scorer.json``);
 3. unless ``--no-evaluate``, each scenario is evaluated on cases of seeds not trained on
