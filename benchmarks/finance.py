@@ -149,7 +149,11 @@ def timed(name, fn):
     steps[name] = round(time.perf_counter() - t, 3)
     print(f"  [ours] {name} {steps[name]:.1f} s", file=sys.stderr, flush=True)
     return out
-con = duckdb.connect()
+import tempfile
+from palermo.store.duckdb_engine import DEFAULT_MEMORY
+# the scan's own settings: bounded memory, spilling to a scratch folder
+spill = tempfile.mkdtemp(prefix="bench-scan-")
+con = duckdb.connect(config={"memory_limit": DEFAULT_MEMORY, "temp_directory": spill})
 con.execute(f"SET threads = {int(cfg['threads'])}")
 con.execute("SET enable_progress_bar = false")
 con.execute("SET TimeZone = 'UTC'")

@@ -1033,6 +1033,12 @@ def finance_scan(
         ),
     ] = False,
     model_dir: ModelOpt = None,
+    memory: Annotated[
+        str | None,
+        typer.Option(
+            help="DuckDB memory limit (default 1.4GB; the rest spills to disk; more is faster)."
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Scan a transaction file, without a workspace: the detectors fan_in and fan_out (many
@@ -1074,6 +1080,7 @@ def finance_scan(
         encoding=encoding,
         rules_only=rules_only,
         model_dir=model_dir,
+        memory_limit=memory,
     )
     if json_out:
         _print_json(summary)

@@ -508,3 +508,10 @@ def test_cli_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
     capsys.readouterr()
     assert main(["finance", "scan", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "o")]) != 0
     assert "no such file" in capsys.readouterr().err
+
+
+def test_out_of_memory_says_how_to_give_more(tmp_path: Path) -> None:
+    rows = _tx([(f"P{i:02d}", "HUB", 100 + i, i / 4) for i in range(50)])
+    src = _write(tmp_path / "tx.csv", rows)
+    with pytest.raises(PalermoError, match="--memory"):
+        scan(src, out=tmp_path / "out", rules_only=True, memory_limit="2MB")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,7 @@ from babel.numbers import list_currencies
 
 from palermo.errors import PalermoError
 from palermo.finance.patterns import PATTERNS, ScanParams, unavailable
+from palermo.store.duckdb_engine import DEFAULT_MEMORY
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -203,6 +205,8 @@ def read_transactions(
         )
         # a table's rowid follows the file's order: rowid + 2 is the file's row (header = 1)
         con.execute("CREATE TABLE raw AS SELECT rowid + 2 AS row, * FROM raw0; DROP TABLE raw0")
+    except duckdb.OutOfMemoryException:
+        raise  # not the file's fault: scan() says how to give more memory
     except duckdb.Error as exc:
         raise PalermoError(f"{path}: cannot be read as CSV: {_csv_error(exc)}") from None
     rows = con.execute("SELECT count(*) FROM raw").fetchone()
@@ -301,6 +305,7 @@ def scan(
     rules_only: bool = False,
     model_dir: Path | None = None,
     inspect: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+    memory_limit: str | None = None,
 ) -> dict[str, Any]:
     """Scan ``path`` and write ``alerts.csv``, ``accounts.csv`` and ``summary.json`` to ``out``.
     Scores by the risk model shipped with the package (or the one in ``model_dir``) unless
@@ -313,7 +318,12 @@ def scan(
         from palermo.finance.model import load
 
         scorer = load(model_dir)
-    con = duckdb.connect()
+    # bounded memory, as the workspace's engine: what does not fit spills to a scratch folder
+    # (a 1M-transaction scan peaked at 2.97 GB unbounded, 1.63 GB at 1.5 GB, ~15% slower)
+    spill = tempfile.TemporaryDirectory(prefix="palermo-scan-")
+    con = duckdb.connect(
+        config={"memory_limit": memory_limit or DEFAULT_MEMORY, "temp_directory": spill.name}
+    )
     try:
         con.execute("SET enable_progress_bar = false")
         con.execute("SET TimeZone = 'UTC'")
@@ -323,8 +333,14 @@ def scan(
             con.execute("SELECT 1").fetchall()  # no pending result left: inspect may use con.sql
             inspect(con)
         return summary
+    except duckdb.OutOfMemoryException as exc:
+        raise PalermoError(
+            f"{path}: the scan ran out of memory at its limit ({memory_limit or DEFAULT_MEMORY}):"
+            f" give more with --memory (e.g. --memory 8GB): {str(exc).splitlines()[0]}"
+        ) from None
     finally:
         con.close()
+        spill.cleanup()
 
 
 def _scan(
