@@ -1380,7 +1380,7 @@ def finance_trace(
     ends = ", ".join(f"{k} {v:,.2f}" for k, v in summary["terminals_eur"].items()) or "nothing"
     out.print(
         f"{summary['direction']} from {summary['from']} ({summary['rule']}):"
-        f" {summary['traced_eur']:,.2f} EUR traced over {summary['traced_payments']:,}"
+        f" {summary['traced_eur']:,.2f} {summary['unit']} traced over {summary['traced_payments']:,}"
         f" payment(s); ends: {ends} -> {out_dir}/paths.csv, trail_edges.csv, by_country.csv",
         markup=False,
     )

@@ -215,14 +215,20 @@ def test_currencies_need_rates(tmp_path: Path) -> None:
             ("G2", "2024-01-03T09:00:00Z", M1, "CASH-DE1", "425.00", "cash_withdrawal")]  # fmt: skip
     with Workspace.open(d / "ws", create=True) as w:
         w.ingest(_payments(d, rows, "GBP"), mapping="payments", compartment="fiu")
+    # one currency and no rate: amounts stay in it, and the unit says so
+    alone = _run(d / "ws", source=S)
+    assert alone["unit"] == "GBP" and alone["traced_eur"] == pytest.approx(850.0)
+    with Workspace.open(d / "ws") as w:
+        eur = [("E1", "2024-01-04T09:00:00Z", S, M1, "10.00", "transfer")]
+        w.ingest(_payments(d, eur, "EUR"), mapping="payments", compartment="fiu")
     with pytest.raises(PalermoError, match="GBP have no EUR rate"):
         _run(d / "ws", source=S)
     rates = _csv(d / "rates.csv", ["currency", "units_per_eur"], [["GBP", "0.85"]])
     s = _run(d / "ws", source=S, rates=parse_rates(rates))
-    assert s["traced_eur"] == pytest.approx(1000.0)
+    assert s["traced_eur"] == pytest.approx(1010.0) and s["unit"] == "EUR"
     assert s["terminals_eur"]["cash"] == pytest.approx(500.0)
     dated = [Rate("GBP", 0.5), Rate("GBP", 0.85, parse_window("2024-01-01..")[0].date())]  # type: ignore[union-attr]
-    assert _run(d / "ws", source=S, rates=dated)["traced_eur"] == pytest.approx(1000.0)
+    assert _run(d / "ws", source=S, rates=dated)["traced_eur"] == pytest.approx(1010.0)
 
 
 def test_bad_input_is_refused_with_reasons(ws: Path, tmp_path: Path) -> None:

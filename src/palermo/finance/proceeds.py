@@ -195,6 +195,7 @@ def proceeds(
         "victims_taken_eur": round(sum(r["taken_eur"] for r in vrows), 2),
         "traced_eur": results["proportional"]["traced_eur"],
         "rules": list(RULES),
+        "unit": tables.unit,  # what every *_eur figure is in (EUR unless one currency, no rate)
         "named_wage_payments": len(named),
         "method": __doc__.split("\n\n", 2)[2].strip() if __doc__ else "",
         "notes": notes,

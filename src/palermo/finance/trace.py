@@ -250,6 +250,7 @@ def trace(
         "to_accounts": to_accounts,
         "direction": p.direction,
         "rule": p.rule,
+        "unit": tables.unit,  # what every *_eur figure is in (EUR unless one currency, no rate)
         "window": window,
         "parameters": p.__dict__,
         **result,

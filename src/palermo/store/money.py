@@ -11,7 +11,8 @@ within the caller's compartments. ``palermo.finance.trace`` follows funds throug
   first two letters (an account number that is no IBAN has none).
 - Amounts in EUR: ``amount_eur`` where the source gives it, else the amount divided by the rate
   (units per EUR) of ``rates`` valid on the payment's day. A currency without a rate is refused
-  by the caller, with the currencies named.
+  by the caller, with the currencies named, unless it is the only currency: then amounts stay
+  in it (``unit``).
 - Assets: real estate whose registered owner is a node, with its price and registration date
   (``Ownership.startDate``), and companies a node owns (no price: a registry gives none).
 """
@@ -48,6 +49,7 @@ class MoneyTables:
     names: pa.Table  # node, name (for finding an entity by name)
     missing_rates: list[str]  # currencies with payments but no rate
     notes: list[str]
+    unit: str = "EUR"  # what amount_eur is in: EUR, or the one currency there is (no rate)
 
 
 def money_tables(
@@ -98,6 +100,14 @@ def money_tables(
             "SELECT DISTINCT currency FROM m_pay WHERE amount_eur IS NULL ORDER BY 1"
         )
     ]
+    currencies = [str(c) for (c,) in e.rows("SELECT DISTINCT currency FROM m_pay")]
+    unit = "EUR"
+    if missing and len(currencies) == 1:
+        # one currency and no rate for it: nothing to compare across, amounts stay as they are
+        # (the unit is said wherever an amount is shown)
+        unit = currencies[0]
+        e.execute("UPDATE m_pay SET amount_eur = amount")
+        missing = []
     payments = e.arrow("SELECT * EXCLUDE (src_key, dst_key) FROM m_pay ORDER BY i")
     # accounts: holder node and label; whether the workspace has the account's own statements
     # (it appears as a payer: its bank reported it), else money sent to it leaves the data
@@ -138,15 +148,20 @@ def money_tables(
         SELECT a.entity_id AS asset_id,
           CASE a.schema WHEN 'RealEstate' THEN 'real_estate' ELSE 'company_shares' END AS kind,
           n.node AS owner_node, o.start AS registered, a.price, a.currency,
-          a.price / r.units_per_eur AS price_eur, a.title, a.country, a.label, o.ref AS evidence
+          CASE WHEN ? = 'EUR' THEN a.price / r.units_per_eur
+            WHEN a.currency = ? OR a.currency IS NULL THEN a.price END AS price_eur,
+          a.title, a.country, a.label, o.ref AS evidence
         FROM o JOIN a ON a.entity_id = o.asset JOIN g_node n ON n.entity_id = o.owner
         ASOF LEFT JOIN m_rate r ON r.currency = a.currency
           AND coalesce(o.start, DATE '2000-01-01')::TIMESTAMPTZ >= r.valid_from
-        ORDER BY a.entity_id, n.node"""
+        ORDER BY a.entity_id, n.node""",
+        [unit, unit],
     )
     entity_nodes = e.arrow("SELECT entity_id, node FROM g_node ORDER BY entity_id")
     names = e.arrow(
         """SELECT DISTINCT n.node, s.value AS name, s.translit FROM g_st s
         JOIN g_node n USING (entity_id) WHERE s.prop = 'name' ORDER BY ALL"""
     )
-    return MoneyTables(payments, accounts, assets, entity_nodes, names, missing, notes)
+    if unit != "EUR":
+        notes.append(f"every payment is in {unit} and no rate was given: amounts are {unit}")
+    return MoneyTables(payments, accounts, assets, entity_nodes, names, missing, notes, unit)
