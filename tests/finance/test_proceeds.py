@@ -152,3 +152,13 @@ def test_python_api(ws: Path, tmp_path: Path) -> None:
         assert r["mode"] == "rules-only"
     finally:
         w.close()
+
+
+def test_wages_naming_a_third_person_make_them_a_possible_victim(ws: Path) -> None:
+    # no victim known: the farm's salary "WAGES VERA VICTIM" paid into Sid's account names her
+    with Workspace.open(ws) as w:
+        r = proceeds(w.store, suspects=["Sid One"], victims=None, store_findings=False)
+    vera = next(v for v in r["victims_taken"] if v["label"] == "Vera Victim")
+    assert vera["why"].startswith("named in wages")
+    assert vera["taken_eur"] == pytest.approx(500.0)  # her own account is not traced
+    assert r["proceeds"][0]["received_eur"] == pytest.approx(500.0)

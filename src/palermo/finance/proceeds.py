@@ -30,6 +30,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from anyascii import anyascii
+
 from palermo.errors import PalermoError
 from palermo.finance.trace import EPS, TraceParams, _Run, _write
 from palermo.store import audit
@@ -52,7 +54,9 @@ SALARY = re.compile(r"salary|wage|payroll|lohn|gehalt|salariu|stipendio|loon|sal
 
 
 def _words(text: str | None) -> set[str]:
-    return {w for w in re.split(r"[^\w]+", (text or "").casefold()) if len(w) > 2}
+    """Words of a name or reference in Latin letters (a reference may write the victim's name
+    in Cyrillic, the register in Latin), case and accents folded."""
+    return {w for w in re.split(r"[^\w]+", anyascii(text or "").casefold()) if len(w) > 2}
 
 
 def _roles(store: Store) -> tuple[dict[str, str], list[str]]:
@@ -120,11 +124,21 @@ def proceeds(
         for n in [r["node"]]
         if n in set(v_nodes)
     }
+    # anyone else the workspace names: a salary paid into a suspect's account for a third
+    # person (pooled wages, FATF F1) makes that person a possible victim too
+    suspects_set = set(s_nodes)
+    other_words: dict[str, set[str]] = {}
+    for r in tables.names.to_pylist():
+        if r["node"] not in suspects_set and r["node"] not in victim_words:
+            other_words.setdefault(r["node"], set()).update(
+                _words(r["name"]) | _words(r["translit"])
+            )
     pay = tables.payments
     src, dst = pay.column("src").to_pylist(), pay.column("dst").to_pylist()
     ptype, ref = pay.column("payment_type").to_pylist(), pay.column("reference").to_pylist()
     eur = [float(x) for x in pay.column("amount_eur").to_pylist()]
     named: dict[int, str] = {}
+    merged_names = 0
     unnamed_salary: dict[str, float] = {}
     cash_in: dict[str, float] = {}
     for i, (a, b) in enumerate(zip(src, dst, strict=True)):
@@ -136,10 +150,25 @@ def proceeds(
         if SALARY.search(f"{ptype[i] or ''} {ref[i] or ''}"):
             words = _words(ref[i])
             hit = [v for v, w in victim_words.items() if len(w & words) >= 2]
+            if not hit:
+                hit = [v for v, w in other_words.items() if len(w & words) >= 2]
+            if len(hit) > 1:
+                # nodes that resolution left apart but that carry the same name words as the
+                # reference: one person; the smallest id stands for them (said in the notes)
+                words_of = {v: victim_words.get(v) or other_words.get(v) or set() for v in hit}
+                same = [v for v in hit if words_of[v] <= words]
+                if same and len({frozenset(words_of[v]) for v in same}) == 1:
+                    hit = [min(same)]
+                    merged_names += 1
             if len(hit) == 1:
                 named[i] = hit[0]
             else:
                 unnamed_salary[acc_node[b]] = unnamed_salary.get(acc_node[b], 0.0) + eur[i]
+    if merged_names:
+        notes.append(
+            f"{merged_names} wage payment(s) name a person several unresolved entities stand"
+            " for (the same name words): taken as the smallest entity id"
+        )
     runs: dict[str, _Run] = {}
     results: dict[str, dict[str, Any]] = {}
     for rule in RULES:
@@ -176,10 +205,14 @@ def proceeds(
             "payments_in": int(central.get("payments_in", 0)),
         })  # fmt: skip
     vrows = []
-    for node in sorted(set(v_nodes), key=lambda n: -victims_rule["proportional"].get(n, 0.0)):
+    flagged = set(v_nodes)
+    everyone = flagged | set(named.values())
+    for node in sorted(everyone, key=lambda n: (-victims_rule["proportional"].get(n, 0.0), n)):
         taken = [victims_rule[r].get(node, 0.0) for r in RULES]
         vrows.append({
             "victim": node,
+            "why": "victim role (network analysis)" if node in flagged
+            else "named in wages paid into a suspect's account",
             "label": label.get(node, node),
             "taken_eur": round(victims_rule["proportional"].get(node, 0.0), 2),
             "taken_low_eur": round(min(taken), 2),
