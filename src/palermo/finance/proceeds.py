@@ -34,22 +34,14 @@ from anyascii import anyascii
 
 from palermo.errors import PalermoError
 from palermo.finance.trace import EPS, TraceParams, _Run, _write
+from palermo.network.roles import ROLES
 from palermo.store import audit
 from palermo.store import findings as F
 from palermo.store.money import MoneyTables, Rate, money_tables
 from palermo.store.workspace import Store
 
 RULES = ("proportional", "fifo", "lifo", "libr", "traced_first")
-OFFENDER_ROLES = (
-    "organiser",
-    "recruiter",
-    "transporter",
-    "exploiter",
-    "enforcer",
-    "money_handler",
-    "facilitator",
-    "official",
-)
+OFFENDER_ROLES = tuple(r for r in ROLES if r not in ("none", "victim"))
 SALARY = re.compile(r"salary|wage|payroll|lohn|gehalt|salariu|stipendio|loon|salaire", re.I)
 
 
