@@ -55,7 +55,8 @@ network_app = typer.Typer(
     no_args_is_help=True,
 )
 finance_app = typer.Typer(
-    help="Follow the money: scan transactions for laundering and exploitation patterns.",
+    help="Follow the money: scan transactions for laundering and exploitation patterns, trace"
+    " funds through a workspace's accounts, put a number on proceeds and victims' losses.",
     no_args_is_help=True,
 )
 app.add_typer(quarantine_app, name="quarantine")
