@@ -36,6 +36,7 @@ def test_readme_command_parses(argv: list[str], capsys: pytest.CaptureFixture[st
         "resolve": {"review", "accept", "reject", "undo", "evaluate"},
         "network": None,
         "finance": None,
+        "victims": None,
     }
     sub = groups.get(words[0], set()) if words else set()
     verbs = (

@@ -63,6 +63,11 @@ app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(resolve_app, name="resolve")
 app.add_typer(network_app, name="network")
 app.add_typer(finance_app, name="finance")
+victims_app = typer.Typer(
+    help="Justice for victims: screening with the ILO/EC operational indicators of trafficking.",
+    no_args_is_help=True,
+)
+app.add_typer(victims_app, name="victims")
 app.add_typer(audit_app, name="audit")
 
 out = Console(highlight=False, soft_wrap=True)
@@ -1521,6 +1526,66 @@ def finance_score(
         out.print(f"  {r['label']}: {r['score']:.3f} {r['patterns'] or ''}", markup=False)
     for note in result["notes"]:
         out.print(f"note: {note}", markup=False)
+
+
+@victims_app.command("indicators")
+def victims_indicators(
+    form: Annotated[
+        str | None, typer.Option(help="Only this form's list: labour or child-labour.")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """The catalogue of the ILO/EC operational indicators of trafficking (Delphi 2009): code,
+    form of exploitation, dimension, strength (strong, medium, weak), label, source. The adult
+    and child sexual-exploitation lists are not shipped (their tables were not checked).
+
+    Example: palermo victims indicators --form labour --json
+    """
+    from palermo.victims import indicators
+
+    rows = indicators(form)
+    if json_out:
+        _print_json(rows)
+        return
+    for r in rows:
+        out.print(
+            f"{r['code']:<40} {r['form']:<13} {r['dimension']} {r['strength']:<7} {r['label']}",
+            markup=False,
+        )
+
+
+@victims_app.command("screen")
+def victims_screen(
+    interview: Annotated[
+        Path,
+        typer.Argument(help='Interview record (JSON): {"form": "labour", "indicators": [codes]}.'),
+    ],
+    json_out: JsonOpt = False,
+) -> None:
+    """Screen an interview record with the ILO/EC combination rule: per dimension, positive when
+    S >= 2, S >= 1 and M + W >= 1, M >= 3, or M >= 2 and W >= 1; overall `victim` when
+    (dr or cr or vr) and ex and (cd or vd) (a child: (dr or cr or vr) and ex), `possible` when a
+    dimension is positive or a strong indicator present, else `not-indicated`; with the
+    indicators and the clause that decided each. Indicators present, never a legal finding.
+
+    Example: palermo victims screen interview.json --json
+    """
+    from palermo.victims import read_interview, screen
+
+    form, codes = read_interview(interview)
+    result = screen(form, codes)
+    if json_out:
+        _print_json(result)
+        return
+    out.print(f"{result['form']}: {result['decision']} ({result['why']})", markup=False)
+    for dim, d in result["dimensions"].items():
+        codes_here = [i["code"] for k in ("strong", "medium", "weak") for i in d[k]]
+        if codes_here:
+            state = f"positive ({d['clause']})" if d["positive"] else "not positive"
+            out.print(f"  {dim} {d['name']}: {state}: {', '.join(codes_here)}", markup=False)
+    for m in result["missing"]:
+        out.print(f"  missing: {m}", markup=False)
+    out.print(f"note: {result['caveat']}", markup=False)
 
 
 @app.command()
