@@ -84,28 +84,18 @@ as ``GOAL NOT MET`` lines. The simulated cases are kept for later runs unless ``
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
-import multiprocessing
 import os
-import platform
 import resource
 import shutil
-import subprocess
 import sys
-import tempfile
-import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import psutil
-
-T = TypeVar("T")
+import common  # benchmarks/common.py (the scripts run from benchmarks/)
 
 ROOT = Path(__file__).resolve().parent.parent
 CLAIM_SCALE = "5M"
@@ -300,11 +290,7 @@ class Run:
         return self.done / self.mining if self.mining else 0.0
 
 
-def in_helper(fn: Callable[..., T], *args: Any) -> T:
-    """Run ``fn(*args)`` in a fresh (spawned) process: the parent stays small, since on Linux a
-    child's ``ru_maxrss`` starts at the parent's peak."""
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(fn, *args).result()
+in_helper = common.in_helper
 
 
 def cpus(threads: int) -> set[int] | None:
@@ -419,33 +405,13 @@ def run_child(
     contender: str, case: str, code: str, cfg: dict[str, Any], threads: int, timeout: float | None
 ) -> Run:
     """Run ``code`` as a child (its stderr passed through): its wall time, peak RSS and JSON."""
-    cmd = [sys.executable, "-c", code, json.dumps(cfg)]
-    pin = cpus(threads)
-    with tempfile.TemporaryFile() as out:
-        start = time.perf_counter()
-        proc = subprocess.Popen(
-            cmd,
-            stdout=out,
-            cwd=ROOT,
-            preexec_fn=(lambda: os.sched_setaffinity(0, pin)) if pin else None,
-        )
-        timer = threading.Timer(timeout, proc.kill) if timeout else None
-        if timer:
-            timer.start()
-        # wait4 reaps this child alone and gives its own rusage (its descendants included).
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - start
-        if timer:
-            timer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        stdout = out.read().decode()
-    # ru_maxrss is kilobytes on Linux, bytes on macOS.
-    rss_bytes = usage.ru_maxrss if sys.platform == "darwin" else usage.ru_maxrss * 1024
-    run = Run(contender, case, round(seconds, 2), round(rss_bytes / 2**20, 1))
-    if proc.returncode != 0:
-        killed = proc.returncode < 0 and timeout and seconds >= timeout
-        run.error = f"stopped after {timeout:g} s" if killed else f"exit {proc.returncode}"
+    child = common.run_child(
+        [sys.executable, "-c", code, json.dumps(cfg)], ROOT, timeout, cpus(threads)
+    )
+    stdout = child.stdout
+    run = Run(contender, case, child.seconds, child.peak_rss_mb)
+    if child.error:
+        run.error = child.error
         print(f"  {contender} on {case} failed: {run.error}\n{stdout[-2000:]}", flush=True)
         return run
     line = [ln for ln in stdout.splitlines() if ln.startswith("{")][-1]
@@ -643,21 +609,7 @@ def detection(train_dir: str, test_dir: str, configs: list[str]) -> dict[str, An
 
 
 def machine() -> dict[str, Any]:
-    def version(p: str) -> str:
-        try:
-            return importlib.metadata.version(p)
-        except importlib.metadata.PackageNotFoundError:
-            return "not installed"
-
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "total_ram_mb": round(psutil.virtual_memory().total / 2**20),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        **{p: version(p) for p in ("snapml", "duckdb", "lightgbm", "numpy", "pyarrow")},
-    }
+    return common.machine(("snapml", "duckdb", "lightgbm", "numpy", "pyarrow"), load=True)
 
 
 def print_runs(runs: list[Run]) -> None:

@@ -61,27 +61,17 @@ import argparse
 import importlib.metadata
 import importlib.util
 import json
-import multiprocessing
-import os
-import platform
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
-import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import psutil
-
-T = TypeVar("T")
+import common  # benchmarks/common.py (the scripts run from benchmarks/)
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -279,11 +269,7 @@ def _short(x: int) -> str:
     return f"{x:,}"
 
 
-def in_helper(fn: Callable[..., T], *args: Any) -> T:
-    """Run ``fn(*args)`` in a fresh (spawned) process: the parent stays small, since on Linux a
-    child's ``ru_maxrss`` starts at the parent's peak."""
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(fn, *args).result()
+in_helper = common.in_helper
 
 
 # --- the graph -------------------------------------------------------------------------------
@@ -419,26 +405,11 @@ def run_measured(
     contender: str, graph: GraphFile, cmd: list[str], timeout: float | None = None
 ) -> tuple[Run, dict[str, Any] | None]:
     """Run ``cmd`` as a child (its stderr passed through): its wall time, peak RSS and JSON."""
-    with tempfile.TemporaryFile() as out:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, cwd=ROOT)
-        timer = threading.Timer(timeout, proc.kill) if timeout else None
-        if timer:
-            timer.start()
-        # wait4 reaps this child alone and gives its own rusage (its descendants included).
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - start
-        if timer:
-            timer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        stdout = out.read().decode()
-    # ru_maxrss is kilobytes on Linux, bytes on macOS.
-    rss_bytes = usage.ru_maxrss if sys.platform == "darwin" else usage.ru_maxrss * 1024
-    run = Run(contender, graph.label, round(seconds, 2), round(rss_bytes / 2**20, 1))
-    if proc.returncode != 0:
-        killed = proc.returncode < 0 and timeout and seconds >= timeout
-        run.error = f"stopped after {timeout:g} s" if killed else f"exit {proc.returncode}"
+    child = common.run_child(cmd, ROOT, timeout)
+    stdout = child.stdout
+    run = Run(contender, graph.label, child.seconds, child.peak_rss_mb)
+    if child.error:
+        run.error = child.error
         print(f"  {contender} on {graph.label} failed: {run.error}\n{stdout[-2000:]}", flush=True)
         return run, None
     # the children print one JSON line last; the CLI's --json prints an indented object
@@ -502,20 +473,7 @@ def median_run(runs: list[Run]) -> Run:
 
 
 def machine() -> dict[str, Any]:
-    def version(p: str) -> str:
-        try:
-            return importlib.metadata.version(p)
-        except importlib.metadata.PackageNotFoundError:
-            return "not installed"
-
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "total_ram_mb": round(psutil.virtual_memory().total / 2**20),
-        **{p: version(p) for p in ("igraph", "networkx", "duckdb", "pyarrow", "numpy")},
-    }
+    return common.machine(("igraph", "networkx", "duckdb", "pyarrow", "numpy"))
 
 
 def print_table(runs: list[Run]) -> None:
