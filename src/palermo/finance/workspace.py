@@ -18,6 +18,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from palermo.finance.patterns import ScanParams
 from palermo.finance.scan import scan
 from palermo.store import findings as F
@@ -44,21 +46,27 @@ def score_workspace(
     work.mkdir(parents=True, exist_ok=True)
     tx = work / "payments.csv"
     pay = tables.payments
-    cols = {name: pay.column(name).to_pylist() for name in pay.column_names}
-    with tx.open("w", encoding="utf-8", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["transaction_id", "timestamp", "from_account", "to_account", "amount",
-                    "currency", "from_name", "to_name", "from_country", "to_country",
-                    "payment_type", "reference"])  # fmt: skip
-        for k in range(pay.num_rows):
-            a, b = cols["src"][k], cols["dst"][k]
-            w.writerow([
-                cols["tid"][k], cols["ts"][k].isoformat(), a, b, f"{cols['amount'][k]:.2f}",
-                cols["currency"][k], (accounts[a]["label"] if accounts[a]["node"] else "") or "",
-                (accounts[b]["label"] if accounts[b]["node"] else "") or "",
-                cols["src_country"][k] or "", cols["dst_country"][k] or "",
-                cols["payment_type"][k] or "", cols["reference"][k] or "",
-            ])  # fmt: skip
+    # the scan's file, written by DuckDB from the Arrow tables (no per-row Python)
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("pay", pay)
+        con.register("acc", tables.accounts)
+        label = "CASE WHEN {0}.node IS NOT NULL THEN {0}.label END"
+        con.execute(
+            f"""COPY (
+                SELECT p.tid AS transaction_id, p.ts::VARCHAR AS timestamp,
+                  p.src AS from_account, p.dst AS to_account, p.amount::VARCHAR AS amount,
+                  p.currency, {label.format("a")} AS from_name, {label.format("b")} AS to_name,
+                  p.src_country AS from_country, p.dst_country AS to_country, p.payment_type,
+                  p.reference
+                FROM pay p LEFT JOIN acc a ON a.account = p.src
+                LEFT JOIN acc b ON b.account = p.dst ORDER BY p.i
+            ) TO '{str(tx).replace("'", "''")}' (HEADER, DELIMITER ',')"""
+        )
+    finally:
+        con.close()
+    cols = {name: pay.column(name).to_pylist() for name in ("tid", "src", "dst", "evidence")}
     try:
         summary = scan(
             tx, out=out / "scan", rules_only=rules_only, model_dir=model_dir, params=params
