@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import getpass
 import io
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from palermo.errors import PalermoError
 from palermo.export import ExportReport, export_ftm
 from palermo.ingest.manifest import ingest_manifest
 from palermo.ingest.mapping import Mapping, load_mapping, parse_columns_option
@@ -19,7 +21,7 @@ from palermo.ingest.pipeline import (
     retry_quarantine,
 )
 from palermo.store import audit, reads
-from palermo.store.access import Scope
+from palermo.store.access import ROLES, Scope
 from palermo.store.workspace import Store
 
 
@@ -51,9 +53,15 @@ class Workspace:
         actor: str | None = None,
         compartments: set[str] | None = None,
         read_only: bool = False,
+        role: str | None = None,
         **engine: Any,
     ) -> Workspace:
-        scope = Scope(_actor(actor), frozenset(compartments) if compartments is not None else None)
+        role = role or os.environ.get("PALERMO_ROLE") or None
+        if role is not None and role not in ROLES:
+            raise PalermoError(f"unknown role {role!r} (roles: {', '.join(sorted(ROLES))})")
+        scope = Scope(
+            _actor(actor), frozenset(compartments) if compartments is not None else None, role
+        )
         path = Path(path)
         if create and not (path / "palermo.duckdb").exists():
             return cls(Store.create(path, scope, **engine))

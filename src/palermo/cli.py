@@ -64,10 +64,20 @@ app.add_typer(resolve_app, name="resolve")
 app.add_typer(network_app, name="network")
 app.add_typer(finance_app, name="finance")
 victims_app = typer.Typer(
-    help="Justice for victims: screening with the ILO/EC operational indicators of trafficking.",
+    help="Justice for victims: screening with the ILO/EC operational indicators, leads from the"
+    " data, non-punishment flags, unpaid wages, referral along the NRM, HTCDS and protected"
+    " statistics.",
     no_args_is_help=True,
 )
 app.add_typer(victims_app, name="victims")
+case_app = typer.Typer(
+    help="A victim's case along the National Referral Mechanism: stages, consent, referrals,"
+    " deadlines.",
+    no_args_is_help=True,
+)
+victims_app.add_typer(case_app, name="case")
+provider_app = typer.Typer(help="The directory of service providers.", no_args_is_help=True)
+victims_app.add_typer(provider_app, name="provider")
 app.add_typer(audit_app, name="audit")
 
 out = Console(highlight=False, soft_wrap=True)
@@ -1491,7 +1501,11 @@ def finance_score(
     model_dir: ModelOpt = None,
     params: Annotated[
         str | None,
-        typer.Option(help="Detector parameters: name=value,... (as for finance scan)."),
+        typer.Option(
+            help="Detector parameters: name=value,... (as for finance scan), and the sector"
+            " comparison's as sector_min_peers, sector_z, sector_min_cash, sector_share_floor,"
+            " sector_log_floor."
+        ),
     ] = None,
     workspace: WorkspaceOpt = DEFAULT_WS,
     json_out: JsonOpt = False,
@@ -1501,17 +1515,24 @@ def finance_score(
     then each entity scored by its highest-scoring account. Writes entities.csv (entity, label,
     score, account, patterns, because, accounts) and scan/ (alerts.csv, accounts.csv,
     summary.json); findings finance.risk are stored with the transactions that prove them.
+    Company accounts whose registry sector is known are compared with their sector's other
+    accounts (cash share and cash per month, robust z): cash_vs_sector.csv, pattern
+    cash_vs_sector, findings finance.cash_vs_sector with the cash deposits.
 
     Example: palermo finance score -w case-17 --out risk
     """
     from palermo.finance import ScanParams
+    from palermo.finance.sector import SectorParams
     from palermo.finance.workspace import score_workspace
     from palermo.ingest.mapping import parse_columns_option
 
+    given = parse_columns_option(params, "--params")
+    sector = {k.removeprefix("sector_"): v for k, v in given.items() if k.startswith("sector_")}
+    scan_given = {k: v for k, v in given.items() if not k.startswith("sector_")}
     with Workspace.open(workspace) as ws:
         result = score_workspace(
             ws.store, out=out_dir, rules_only=rules_only, model_dir=model_dir,
-            params=ScanParams.parse(parse_columns_option(params, "--params")),
+            params=ScanParams.parse(scan_given), sector_params=SectorParams.parse(sector),
         )  # fmt: skip
     if json_out:
         _print_json(result)
@@ -1520,6 +1541,19 @@ def finance_score(
         f"{result['payments']:,} payments, {result['accounts']:,} accounts,"
         f" {result['entities']:,} entities ({result['mode']}): {result['entities_flagged']:,}"
         f" flagged -> {out_dir}/entities.csv, scan/",
+        markup=False,
+    )
+    cs = result["cash_vs_sector"]
+    out.print(
+        f"cash vs sector: {cs['judged']} of {cs['company_accounts']} company accounts judged,"
+        f" {len(cs['fired'])} out of line"
+        + "".join(f"\n  {f['label']} ({f['sector']}): {f['score']:.2f}" for f in cs["fired"])
+        + (
+            f"\n  not judged (too few peers): {', '.join(cs['not_judged_sectors'])}"
+            if cs["not_judged_sectors"]
+            else ""
+        )
+        + f" -> {out_dir}/cash_vs_sector.csv",
         markup=False,
     )
     for r in result["top"][:5]:
@@ -1557,9 +1591,17 @@ def victims_indicators(
 @victims_app.command("screen")
 def victims_screen(
     interview: Annotated[
-        Path,
+        Path | None,
         typer.Argument(help='Interview record (JSON): {"form": "labour", "indicators": [codes]}.'),
-    ],
+    ] = None,
+    person: Annotated[
+        str | None,
+        typer.Option(
+            help="Instead of a record: a workspace person (name or id), screened on what the"
+            " notes naming them say (phrases -> indicators, adult labour list)."
+        ),
+    ] = None,
+    workspace: WorkspaceOpt = DEFAULT_WS,
     json_out: JsonOpt = False,
 ) -> None:
     """Screen an interview record with the ILO/EC combination rule: per dimension, positive when
@@ -1567,13 +1609,26 @@ def victims_screen(
     (dr or cr or vr) and ex and (cd or vd) (a child: (dr or cr or vr) and ex), `possible` when a
     dimension is positive or a strong indicator present, else `not-indicated`; with the
     indicators and the clause that decided each. Indicators present, never a legal finding.
+    With --person, the indicators come from the workspace's notes naming that person (each with
+    its file:row and the words that matched); the read is audited.
 
     Example: palermo victims screen interview.json --json
+
+    Example: palermo victims screen --person "Consuela Manole" -w case-17
     """
     from palermo.victims import read_interview, screen
 
-    form, codes = read_interview(interview)
-    result = screen(form, codes)
+    if (interview is None) == (person is None):
+        raise PalermoError("give an interview record or --person (one of them)")
+    if person is not None:
+        from palermo.victims.leads import screen_person
+
+        with Workspace.open(workspace) as ws:
+            result = screen_person(ws.store, person)
+    else:
+        assert interview is not None
+        form, codes = read_interview(interview)
+        result = screen(form, codes)
     if json_out:
         _print_json(result)
         return
@@ -1585,7 +1640,383 @@ def victims_screen(
             out.print(f"  {dim} {d['name']}: {state}: {', '.join(codes_here)}", markup=False)
     for m in result["missing"]:
         out.print(f"  missing: {m}", markup=False)
+    ilo = result["ilo_forced_labour"]["present"]
+    if ilo:
+        out.print(
+            "  ILO forced-labour indicators shown: "
+            + "; ".join(f"({i['number']}) {i['name']}" for i in ilo),
+            markup=False,
+        )
+    for code, rows in result.get("evidence", {}).items():
+        refs = ", ".join(f"{r['evidence']} ({r['words']!r})" for r in rows[:3])
+        out.print(f"  {code}: {refs}", markup=False)
     out.print(f"note: {result['caveat']}", markup=False)
+
+
+@victims_app.command("wages")
+def victims_wages(
+    claims: Annotated[
+        Path,
+        typer.Argument(
+            help="Claim(s), JSON: {victim, country, periods: [{start, end, hours_per_week,"
+            " paid}], deductions: [{kind, amount, lawful_amount}], offenders, hourly_rate,"
+            " currency}, or a list of them."
+        ),
+    ],
+    json_out: JsonOpt = False,
+) -> None:
+    """Unpaid wages and unlawful deductions owed: per period, hours (hours_per_week x days / 7)
+    at the statutory minimum hourly rate of the country (the shipped table, each rate with its
+    source, split where a new rate took effect; or the claim's hourly_rate), minus what was
+    paid, never below 0; plus deductions beyond what the law allowed. Per victim and per
+    offender (each liable for the whole of each claim naming them). Amounts in the country's
+    currency.
+
+    Example: palermo victims wages claims.json --json
+    """
+    from palermo.victims.wages import read_claims, wages_claims
+
+    result = wages_claims(read_claims(claims))
+    if json_out:
+        _print_json(result)
+        return
+    for v in result["victims"]:
+        out.print(
+            f"{v['victim'] or '(unnamed)'} ({v['country']}): owed {v['owed']:,.2f} {v['currency']}"
+            f" = unpaid wages {v['unpaid_wages']:,.2f} + unlawful deductions"
+            f" {v['unlawful_deductions']:,.2f}",
+            markup=False,
+        )
+        for p in v["periods"]:
+            rates = ", ".join(f"{s['hourly']} from {s['from']}" for s in p["segments"])
+            out.print(
+                f"  {p['start']}..{p['end']}: {p['hours']:,.1f} h at {rates}: due"
+                f" {p['due']:,.2f}, paid {p['paid']:,.2f}, owed {p['owed']:,.2f}",
+                markup=False,
+            )
+    for o in result["offenders"]:
+        out.print(
+            f"offender {o['offender']}: {o['owed']:,.2f} {o['currency']} ({o['claims']} claims)",
+            markup=False,
+        )
+    out.print(f"note: {result['victims'][0]['rate_basis']}", markup=False)
+
+
+@victims_app.command("leads")
+def victims_leads(
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the tables.")] = Path(
+        "leads"
+    ),
+    params: Annotated[
+        str | None,
+        typer.Option(
+            help="name=value,...: min_score (3), address_min (4), pass_share (0.7),"
+            " pass_days (3), pass_times (2)."
+        ),
+    ] = None,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    json_out: JsonOpt = False,
+) -> None:
+    """Possible victims found in the data, for outreach: notes whose words show ILO/EC
+    indicators (screened by the combination rule), salaries paid into someone else's account
+    naming the person, salaries mostly passed on to one other person within days, many
+    employees registered at one address. Points per signal kind (strong 3, medium 2, weak 1);
+    a lead at min_score. A lead also named as an offender is flagged for non-punishment. Writes
+    leads.csv, signals.csv (every evidence row) and summary.json; findings victims.lead are
+    stored; every read is audited.
+
+    Example: palermo victims leads -w case-17 --out leads
+    """
+    from palermo.ingest.mapping import parse_columns_option
+    from palermo.victims.leads import LeadParams, find_leads
+
+    with Workspace.open(workspace) as ws:
+        result = find_leads(
+            ws.store, out=out_dir,
+            params=LeadParams.parse(parse_columns_option(params, "--params")),
+        )  # fmt: skip
+    if json_out:
+        _print_json(result)
+        return
+    by = ", ".join(f"{k} {v}" for k, v in result["by_signal"].items())
+    out.print(
+        f"{result['leads']} possible victims ({by}); {result['non_punishment']} flagged for"
+        f" non-punishment -> {out_dir}/leads.csv, signals.csv",
+        markup=False,
+    )
+    for r in result["top"]:
+        flag = " NON-PUNISHMENT" if r["non_punishment"] else ""
+        out.print(f"  {r['label']}: {r['score']} ({r['signals']}){flag}", markup=False)
+
+
+@victims_app.command("export")
+def victims_export(
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the files.")] = Path(
+        "victims-export"
+    ),
+    k: Annotated[int, typer.Option(help="Smallest count published (k-anonymity).")] = 10,
+    as_of: Annotated[
+        str | None, typer.Option(help="Date ages are counted on (default: today).")
+    ] = None,
+    suppress_zeros: Annotated[
+        bool, typer.Option("--suppress-zeros", help="Hide zero counts too.")
+    ] = False,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    json_out: JsonOpt = False,
+) -> None:
+    """Export the possible victims (`victims leads` findings) as HTCDS v2.0 case records
+    (htcds.csv: pseudonym, name only for roles entitled to it, birth date, gender, citizenship,
+    status Possible, methods of control, type of exploitation, industry) and as counts by sex,
+    age group, citizenship and form (aggregates.csv) with every count below k suppressed and
+    secondary suppression so that no suppressed count can be worked out from the totals.
+    The export is audited.
+
+    Example: palermo victims export -w case-17 --k 10 --out export
+    """
+    from palermo.victims.export import export_victims
+
+    day = _when(as_of, "--as-of").date() if as_of else None
+    with Workspace.open(workspace) as ws:
+        summary = export_victims(ws.store, out_dir, k=k, as_of=day, suppress_zeros=suppress_zeros)
+    if json_out:
+        _print_json(summary)
+        return
+    out.print(
+        f"{summary['records']} case records ({summary['names']}) -> {out_dir}/htcds.csv;"
+        f" counts with k={k}: {summary['suppressed_cells']} of {summary['cells']} cells and"
+        f" {summary['suppressed_margins']} margins suppressed -> {out_dir}/aggregates.csv",
+        markup=False,
+    )
+
+
+def _day(text: str | None, option: str) -> Any:
+    return _when(text, option).date() if text else None
+
+
+def _print_case(v: dict[str, Any], json_out: bool = False) -> None:
+    if json_out:
+        _print_json(v)
+        return
+    out.print(
+        f"{v['case_id']} {v['label']}: {v['stage']} (consent: {v['consent']}); next:"
+        f" {', '.join(v['next'])}; {v['next_step']}",
+        markup=False,
+    )
+    for s in v["stages"]:
+        out.print(f"  {s['on']} {s['stage']} ({s['by']})", markup=False)
+    for r in v["referrals"]:
+        out.print(f"  {r['on']} referred to {r['provider']}", markup=False)
+    for d in v["deadlines"]:
+        when = d.get("due") or d.get("until")
+        out.print(f"  deadline: {d['what']} {when} ({d['basis']})", markup=False)
+
+
+OnOpt = Annotated[str | None, typer.Option("--on", help="Day it took effect (default today).")]
+
+
+@case_app.command("open")
+def case_open(
+    person: Annotated[str, typer.Argument(help="Name, node id or pseudonym (V-...).")],
+    on: OnOpt = None,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    json_out: JsonOpt = False,
+) -> None:
+    """Open a case for a person of the workspace (stage detected).
+
+    Example: palermo victims case open "Mara Lupu" -w case-17
+    """
+    from palermo.victims.referral import open_case
+
+    with Workspace.open(workspace) as ws:
+        v = open_case(ws.store, person, _day(on, "--on"))
+    _print_case(v, json_out)
+
+
+@case_app.command("stage")
+def case_stage(
+    case_id: Annotated[str, typer.Argument(help="VC-...")],
+    stage: Annotated[str, typer.Argument(help="The stage reached (see `case show`: next).")],
+    on: OnOpt = None,
+    by: Annotated[str | None, typer.Option(help="Who decided (authority).")] = None,
+    note: Annotated[str | None, typer.Option(help="A note kept with the event.")] = None,
+    reflection_days: Annotated[
+        int | None, typer.Option(help="With rg_positive: the reflection period (>= 30 days).")
+    ] = None,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    json_out: JsonOpt = False,
+) -> None:
+    """Record a stage: screened, referred, rg_positive / rg_negative, cg_positive / cg_negative,
+    assistance, residence, return, proceedings, compensation, closed (only the stages that may
+    follow the current one).
+
+    Example: palermo victims case stage VC-000001 rg_positive --by "Competent Authority" -w case-17
+    """
+    from palermo.victims.referral import set_stage
+
+    with Workspace.open(workspace) as ws:
+        v = set_stage(ws.store, case_id, stage, _day(on, "--on"), by=by, note=note,
+                      reflection_days=reflection_days)  # fmt: skip
+    _print_case(v, json_out)
+
+
+@case_app.command("consent")
+def case_consent(
+    case_id: Annotated[str, typer.Argument(help="VC-...")],
+    give: Annotated[
+        bool, typer.Option("--give/--revoke", help="Consent to referral given, or revoked.")
+    ],
+    on: OnOpt = None,
+    note: Annotated[str | None, typer.Option(help="A note kept with the event.")] = None,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    json_out: JsonOpt = False,
+) -> None:
+    """Record the person's consent to referral, or its revocation (kept in the history).
+
+    Example: palermo victims case consent VC-000001 --give -w case-17
+    """
+    from palermo.victims.referral import set_consent
+
+    with Workspace.open(workspace) as ws:
+        v = set_consent(ws.store, case_id, give, _day(on, "--on"), note)
+    _print_case(v, json_out)
+
+
+@case_app.command("refer")
+def case_refer(
+    case_id: Annotated[str, typer.Argument(help="VC-...")],
+    provider: Annotated[str, typer.Option(help="A provider of the directory.")],
+    service: Annotated[str | None, typer.Option(help="The service asked for.")] = None,
+    on: OnOpt = None,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    json_out: JsonOpt = False,
+) -> None:
+    """Refer the person to a service provider (needs consent given and not revoked).
+
+    Example: palermo victims case refer VC-000001 --provider "Safe House North" -w case-17
+    """
+    from palermo.victims.referral import refer
+
+    with Workspace.open(workspace) as ws:
+        v = refer(ws.store, case_id, provider, _day(on, "--on"), service)
+    _print_case(v, json_out)
+
+
+@case_app.command("show")
+def case_show(
+    case_id: Annotated[str, typer.Argument(help="VC-...")],
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    json_out: JsonOpt = False,
+) -> None:
+    """A case: stage, consent, every event, referrals, deadlines and the next step.
+
+    Example: palermo victims case show VC-000001 -w case-17
+    """
+    from palermo.victims.referral import show
+
+    with Workspace.open(workspace) as ws:
+        v = show(ws.store, case_id)
+    _print_case(v, json_out)
+
+
+@case_app.command("list")
+def case_list(workspace: WorkspaceOpt = DEFAULT_WS, json_out: JsonOpt = False) -> None:
+    """Every case the caller may see, with its stage and deadlines.
+
+    Example: palermo victims case list -w case-17
+    """
+    from palermo.victims.referral import list_cases
+
+    with Workspace.open(workspace) as ws:
+        rows = list_cases(ws.store)
+    if json_out:
+        _print_json(rows)
+        return
+    for r in rows:
+        dl = "; ".join(f"{d['what']} {d.get('due') or d.get('until')}" for d in r["deadlines"])
+        out.print(f"{r['case_id']} {r['label']}: {r['stage']} (consent {r['consent']})"
+                  + (f"; {dl}" if dl else ""), markup=False)  # fmt: skip
+
+
+@provider_app.command("add")
+def provider_add(
+    name: Annotated[str, typer.Argument(help="The provider's name.")],
+    service: Annotated[
+        list[str], typer.Option(help="A service offered (shelter, health, legal, ...); repeat.")
+    ],
+    area: Annotated[str | None, typer.Option(help="Where it works.")] = None,
+    contact: Annotated[str | None, typer.Option(help="How to reach it.")] = None,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+) -> None:
+    """Add a service provider to the directory.
+
+    Example: palermo victims provider add "Safe House North" --service shelter --service legal -w case-17
+    """
+    from palermo.store.referral import add_provider
+
+    with Workspace.open(workspace) as ws:
+        add_provider(ws.store, name, service, area, contact)
+    out.print(f"added {name} ({', '.join(service)})", markup=False)
+
+
+@provider_app.command("list")
+def provider_list(
+    service: Annotated[str | None, typer.Option(help="Only those offering it.")] = None,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    json_out: JsonOpt = False,
+) -> None:
+    """The directory of service providers.
+
+    Example: palermo victims provider list --service shelter -w case-17
+    """
+    from palermo.store.referral import providers
+
+    with Workspace.open(workspace) as ws:
+        rows = providers(ws.store, service)
+    if json_out:
+        _print_json(rows)
+        return
+    for r in rows:
+        out.print(f"{r['name']}: {', '.join(r['services'])} ({r['area'] or '-'};"
+                  f" {r['contact'] or '-'})", markup=False)  # fmt: skip
+
+
+@victims_app.command("evaluate")
+def victims_evaluate(
+    truth: Annotated[Path, typer.Option(help="The truth/ folder of a simulated case.")],
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Also keep the leads' tables here.")
+    ] = None,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    json_out: JsonOpt = False,
+) -> None:
+    """Score `victims leads` against a simulated case's truth: precision, and recall over the
+    true victims the workspace holds and over all of them; the same per signal, among the
+    leads and over everyone the signal points to.
+
+    Example: palermo victims evaluate --truth case-sim/truth -w case-17
+    """
+    import tempfile
+
+    from palermo.victims.evaluate import evaluate_leads
+
+    with tempfile.TemporaryDirectory() as tmp, Workspace.open(workspace) as ws:
+        m = evaluate_leads(ws.store, truth, out=out_dir or Path(tmp))
+    if json_out:
+        _print_json(m)
+        return
+    out.print(
+        f"{m['leads']} leads, {m['true_victims']} true victims: precision {m['precision']},"
+        f" recall {m['recall_seen']} of the {m['victims_in_workspace']} victims in the workspace"
+        f" ({m['recall_all']} of all {m['victims_in_truth']})",
+        markup=False,
+    )
+    for k, v in m["by_signal"].items():
+        a, e = v["among_leads"], v["everyone_with_it"]
+        out.print(
+            f"  {k}: in {a['leads']} leads; alone it points to {e['leads']} persons,"
+            f" precision {e['precision']}, recall {e['recall_seen']}",
+            markup=False,
+        )
 
 
 @app.command()
@@ -1723,8 +2154,8 @@ def demo(
     """Build a demo workspace: simulate a mid-size mixed-transnational case, ingest all of its
     sources through its manifest, resolve who is who (scored against the simulator's truth),
     analyse its network (cells, roles, key players; scored against the truth too), put a number
-    on the suspects' proceeds and the victims' losses (`finance proceeds`, scored too) and print
-    the workspace's summary. The rows the simulator
+    on the suspects' proceeds and the victims' losses (`finance proceeds`, scored too), find
+    possible victims in the data (`victims leads`, scored too) and print the workspace's summary. The rows the simulator
     breaks on purpose end in the quarantine (`palermo quarantine list -w demo-workspace`).
 
     Example: palermo demo --workspace demo-workspace
@@ -1785,6 +2216,17 @@ def demo(
         f" victims ({case}/proceeds/proceeds.csv, victims.csv); against the truth, total error:"
         f" victims' losses {_pct(ev['victims_taken']['total_error'])}, suspects' proceeds"
         f" {_pct(ev['suspects_received']['total_error'])}",
+        markup=False,
+    )
+    from palermo.victims.evaluate import evaluate_leads
+
+    with Workspace.open(workspace, actor="demo") as ws:
+        lv = evaluate_leads(ws.store, case / "truth", out=case / "leads")
+    out.print(
+        f"victims: {lv['leads']} possible victims found in the data for outreach"
+        f" ({case}/leads/leads.csv; {lv['non_punishment']} flagged for non-punishment); against"
+        f" the truth: precision {lv['precision']}, recall {lv['recall_seen']} of the"
+        f" {lv['victims_in_workspace']} victims in the workspace",
         markup=False,
     )
     status(workspace=workspace, json_out=False)

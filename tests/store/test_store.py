@@ -166,8 +166,12 @@ def test_version_1_workspace_is_migrated_to_entity_keys(tmp_path: Path) -> None:
         "resolution_decisions",
         "resolution_runs",
         "address_resolution",
+        "settings",  # version 4
+        "victim_cases",  # version 5
+        "victim_case_events",
+        "service_providers",
     ):
-        con.execute(f"DROP TABLE {later}")  # version 3
+        con.execute(f"DROP TABLE {later}")  # versions 3 and later
     con.execute(payments_ddl)
     con.execute("DELETE FROM schema_version WHERE version > 1")
     con.execute(

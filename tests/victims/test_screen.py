@@ -135,3 +135,19 @@ def test_simulated_victims_screen_as_victims(tmp_path: Path) -> None:
     ]
     assert decisions.count("victim") >= 0.8 * len(decisions)  # measured 42 of 44 (seed 7, mixed)
     assert "not-indicated" not in decisions
+
+
+def test_ilo_forced_labour_indicators_listed_with_their_codes() -> None:
+    from palermo.victims.screen import _catalogue
+
+    cat = _catalogue()
+    ilo = cat["ilo_forced_labour"]
+    assert sorted(int(n) for n in ilo) == list(range(1, 12))
+    for ind in ilo.values():  # every code named exists (or is a dimension)
+        for code in ind["from"]:
+            assert code in cat["indicators"] or code in cat["dimensions"], code
+    r = screen("labour", ["al_cd_s_documents", "al_dr_s_nature_of_job", "al_ex_s_excessive_hours"])
+    present = {i["number"]: i["from"] for i in r["ilo_forced_labour"]["present"]}
+    assert present == {2: ["al_dr_s_nature_of_job"], 7: ["al_cd_s_documents"],
+                       11: ["al_ex_s_excessive_hours"]}  # fmt: skip
+    assert screen("labour", [])["ilo_forced_labour"]["present"] == []

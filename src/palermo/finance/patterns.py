@@ -37,6 +37,7 @@ import duckdb
 import yaml
 
 from palermo.errors import PalermoError
+from palermo.params import numeric_params
 
 
 @dataclass(frozen=True)
@@ -85,19 +86,7 @@ class ScanParams:
 
     @classmethod
     def parse(cls, values: dict[str, str]) -> ScanParams:
-        known = {f.name: f for f in fields(cls)}
-        kwargs: dict[str, float | int] = {}
-        for name, raw in values.items():
-            if name not in known:
-                raise PalermoError(
-                    f"--params: unknown parameter {name!r} (known: {', '.join(known)})"
-                )
-            try:
-                value: float | int = int(raw) if known[name].type == "int" else float(raw)
-            except ValueError:
-                raise PalermoError(f"--params: {name} must be a number, got {raw!r}") from None
-            kwargs[name] = value
-        params = cls(**kwargs)  # type: ignore[arg-type]
+        params = cls(**numeric_params(cls, values))  # type: ignore[arg-type]
         for f in fields(params):
             value = getattr(params, f.name)
             if not value >= 0 or value != value:

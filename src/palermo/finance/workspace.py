@@ -8,6 +8,12 @@ as the banks give them) and scanned: detectors, and the shipped model unless ``r
 shown), with every account's score, patterns and explanation beside it. Flagged: at or above the
 model's account threshold (rules-only: any detector fired); flagged entities are stored as
 findings ``finance.risk`` with the transactions that prove the patterns.
+
+Beside the scan, which knows no sectors, ``finance.sector`` compares each company account whose
+holder the registries give a sector with the other accounts of its sector (``cash_vs_sector.csv``);
+an account that fires adds the pattern ``cash_vs_sector`` to its entity (flagged by it in
+rules-only mode; in model mode the model's score and threshold decide ``flagged``, the model never
+having seen sectors) and is stored as a finding ``finance.cash_vs_sector`` with its cash deposits.
 """
 
 from __future__ import annotations
@@ -15,13 +21,16 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from palermo.finance.patterns import ScanParams
 from palermo.finance.scan import scan
+from palermo.finance.sector import SectorParams, because, cash_vs_sector
 from palermo.store import findings as F
 from palermo.store.money import Rate, money_tables
 from palermo.store.workspace import Store
@@ -37,6 +46,7 @@ def score_workspace(
     model_dir: Path | None = None,
     rates: list[Rate] | None = None,
     params: ScanParams | None = None,
+    sector_params: SectorParams | None = None,
 ) -> dict[str, Any]:
     tables = money_tables(store, rates or [])
     accounts = {a["account"]: a for a in tables.accounts.to_pylist()}
@@ -84,6 +94,11 @@ def score_workspace(
             for acc in (cols["src"][k], cols["dst"][k]):
                 proofs.setdefault(acc, []).append(tid)
     evidence = dict(zip((str(t) for t in cols["tid"]), cols["evidence"], strict=True))
+    sp = sector_params or SectorParams()
+    sector = cash_vs_sector(pay, tables.accounts, sp)
+    sector_rows = sector.to_pylist()
+    _write_csv(out / "cash_vs_sector.csv", sector.column_names, sector_rows)
+    sector_fired = {r["account"]: r for r in sector_rows if r["fired"]}
     entities: dict[str, dict[str, Any]] = {}
     for r in scored:
         a = accounts.get(r["account"])
@@ -91,9 +106,12 @@ def score_workspace(
             continue
         e = entities.setdefault(a["node"], {"entity": a["node"], "label": a["label"],
                                             "accounts": []})  # fmt: skip
+        pats = r.get("patterns") or ""
+        if r["account"] in sector_fired:
+            pats = ";".join(x for x in (pats, "cash_vs_sector") if x)
         e["accounts"].append({
             "account": r["account"], "score": float(r["score"]),
-            "patterns": r.get("patterns") or "", "because": r.get("because") or "",
+            "patterns": pats, "because": r.get("because") or "",
             "rule_score": float(r.get("rule_score") or r["score"]),
         })  # fmt: skip
     rows = []
@@ -111,6 +129,8 @@ def score_workspace(
     threshold = float((summary.get("model") or {}).get("account_threshold") or 0.0)
     for r in rows:
         r["flagged"] = r["score"] >= threshold if threshold else r["score"] > 0
+        if not threshold and "cash_vs_sector" in r["patterns"]:
+            r["flagged"] = True
     with (out / "entities.csv").open("w", encoding="utf-8", newline="") as f:
         w2 = csv.DictWriter(
             f,
@@ -144,6 +164,8 @@ def score_workspace(
             {"mode": mode, "model": summary.get("model")},
         ))  # fmt: skip
     F.replace(store, "finance.risk", found, {"entities": len(found), "mode": mode})
+    F.replace(store, "finance.cash_vs_sector", _sector_findings(sector_fired, pay, sp),
+              {"accounts": len(sector_fired), "params": asdict(sp)})  # fmt: skip
     result = {
         "mode": mode,
         "payments": pay.num_rows,
@@ -153,9 +175,71 @@ def score_workspace(
         "threshold": threshold or None,
         "top": rows[:10],
         "scan": {k: summary[k] for k in ("alerts", "accounts_flagged", "notes") if k in summary},
+        "cash_vs_sector": {
+            "company_accounts": len(sector_rows),
+            "judged": sum(1 for r in sector_rows if r["note"] is None),
+            "fired": [
+                {k: r[k] for k in ("label", "account", "sector", "score")}
+                for r in sector_fired.values()
+            ],
+            "not_judged_sectors": sorted({r["sector"] for r in sector_rows if r["note"]}),
+        },
         "notes": tables.notes,
     }
     (out / "summary.json").write_text(
         json.dumps(result, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8"
     )
     return result
+
+
+def _write_csv(path: Path, names: list[str], rows: list[dict[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=names)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _sector_findings(
+    fired: dict[str, dict[str, Any]], pay: pa.Table, params: SectorParams
+) -> list[F.Finding]:
+    """One finding per fired company account, with its cash deposits as the evidence rows."""
+    if not fired:
+        return []
+    con = duckdb.connect()
+    try:
+        con.register("pay", pay)
+        deposits = (
+            con.sql(
+                """SELECT dst, tid, ts::VARCHAR AS ts, amount, currency, evidence FROM pay
+            WHERE payment_type = 'cash_deposit' OR upper(src) LIKE 'CASH%'
+            ORDER BY dst, ts, tid"""
+            )
+            .to_arrow_table()
+            .to_pylist()
+        )
+    finally:
+        con.close()
+    by_account: dict[str, list[dict[str, Any]]] = {}
+    for d in deposits:
+        if d["dst"] in fired:
+            by_account.setdefault(d["dst"], []).append(d)
+    out = []
+    for acc, r in fired.items():
+        rows = by_account.get(acc, [])
+        out.append(F.Finding(
+            "finance.cash_vs_sector", [r["node"]], float(r["score"]),
+            f"Cash deposits of {r['label']} (account {acc}, sector {r['sector']}) out of line"
+            f" with its sector: {because(r, params)}.",
+            [{"account": acc, "measures": {k: r[k] for k in (
+                "sector", "currency", "credits", "cash", "cash_deposits", "months", "cash_share",
+                "sector_cash_share", "z_share", "cash_per_month", "sector_cash_per_month",
+                "z_volume", "peers", "volume_peers")},
+              "cash_deposits": [{"transaction": d["tid"], "time": d["ts"], "amount": d["amount"],
+                                 "currency": d["currency"], "evidence": d["evidence"]}
+                                for d in rows[:PROOF_SHOWN]],
+              "cash_deposits_total": len(rows)}],
+            {"rule": "robust z of cash share (all peers of the sector) or of log cash per month"
+                     " (peers of the sector and currency) >= z, cash >= min_cash",
+             "params": asdict(params), "module": "palermo.finance.sector"},
+        ))  # fmt: skip
+    return out

@@ -8,6 +8,10 @@ from dataclasses import dataclass
 
 from palermo.errors import AccessDenied
 
+#: roles that see victims' names (every such read is audited); everyone else sees pseudonyms
+VICTIM_NAME_ROLES = frozenset({"victim-support", "investigator", "prosecutor", "inspector"})
+ROLES = frozenset({"admin", "analyst", "investigator", "prosecutor", "victim-support",
+                   "inspector", "partner"})  # fmt: skip
 _COMPARTMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
 
 
@@ -25,6 +29,13 @@ class Scope:
 
     actor: str
     compartments: frozenset[str] | None = None
+    role: str | None = None  # None: the workspace's local owner
+
+    @property
+    def sees_victim_names(self) -> bool:
+        """Whether victims' names are shown to this caller (else pseudonyms). The local owner and
+        the roles that work with victims face to face do; analysts and partners do not."""
+        return self.role is None or self.role in VICTIM_NAME_ROLES
 
     def sql_filter(self, column: str = "compartment") -> tuple[str, list[str]]:
         """A SQL condition and its parameters restricting rows to the caller's compartments."""

@@ -115,7 +115,11 @@ def read(store: Store, prefix: str = "", subject: str | None = None) -> list[dic
             "parameters": json.loads(r[6]) if r[6] else {}, "code_version": r[7],
             "compartment": r[8], "created_at": str(r[9]),
         })  # fmt: skip
-    victims = [f["subject_ids"][0] for f in out if f["kind"] == "network.role.victim"]
+    victims = [
+        f["subject_ids"][0]
+        for f in out
+        if f["kind"] == "network.role.victim" or f["kind"].startswith("victims.")
+    ]
     if victims:  # who is a possible victim is victim data: every read of it is audited
         with store.engine.transaction():
             audit.append(

@@ -43,7 +43,7 @@ class Rate:
 @dataclass
 class MoneyTables:
     payments: pa.Table  # i, tid, ts, src, dst, amount, currency, amount_eur, payment_type, ...
-    accounts: pa.Table  # account, node, label, country, has_statements
+    accounts: pa.Table  # account, node, label, country, has_statements, cash, company, sectors
     assets: pa.Table  # asset_id, kind, owner_node, registered, price, currency, price_eur, ...
     entity_nodes: pa.Table  # entity_id, node
     names: pa.Table  # node, name (for finding an entity by name)
@@ -121,10 +121,17 @@ def money_tables(
         ), label AS (
           SELECT n.node, min(s.value) AS label FROM g_node n
           JOIN g_st s ON s.entity_id = n.node AND s.prop = 'name' GROUP BY n.node
+        ), holder AS (  -- a company's own sectors, as its registry gives them
+          SELECT n.node, bool_or(s.schema IN ('Company', 'Organization')) AS company,
+            list_sort(list(DISTINCT s.value) FILTER (
+              WHERE s.prop = 'sector' AND s.schema IN ('Company', 'Organization'))) AS sectors
+          FROM g_node n JOIN g_st s USING (entity_id) GROUP BY n.node
         )
         SELECT acc.account, ga.node, coalesce(l.label, ga.node) AS label, acc.country,
-          acc.pays AS has_statements, upper(acc.account) LIKE 'CASH%' AS cash
+          acc.pays AS has_statements, upper(acc.account) LIKE 'CASH%' AS cash,
+          coalesce(h.company, FALSE) AS company, coalesce(h.sectors, []) AS sectors
         FROM acc LEFT JOIN g_acct ga ON ga.acct = acc.k LEFT JOIN label l ON l.node = ga.node
+        LEFT JOIN holder h ON h.node = ga.node
         ORDER BY acc.account"""
     )
     assets = e.arrow(

@@ -166,8 +166,27 @@ def screen(form: str, codes: list[str]) -> dict[str, Any]:
             }
             for c in present
         ],
+        "ilo_forced_labour": ilo_forced_labour(present),
         "caveat": "indicators present, not a legal finding; the brochure's tables and rule text"
         " were not re-read (DOMAIN.md section 2)",
+    }
+
+
+def ilo_forced_labour(codes: list[str]) -> dict[str, Any]:
+    """The ILO's 11 forced-labour indicators (2012) the operational indicators present show,
+    each with the codes behind it. The ILO gives no counting rule: listed, not decided."""
+    found = []
+    for number, ind in _catalogue()["ilo_forced_labour"].items():
+        hits = [
+            c for c in codes
+            if c in ind["from"] or c.split("_")[1] in ind["from"]
+        ]  # fmt: skip
+        if hits:
+            found.append({"number": int(number), "name": ind["name"], "from": hits})
+    return {
+        "present": found,
+        "note": "ILO forced-labour indicators (SAP-FL 2012) shown by the indicators present"
+        " (this project's mapping); the ILO gives no counting rule: a list, not a decision",
     }
 
 
