@@ -9,8 +9,10 @@ each signal is present or absent by construction, and on a simulated case agains
 - Ana Popa: Green Farm pays "WAGES ANA POPA" into Sid One's account: wages for another, strong.
 - Vera Lenk: paid 1,000 a month into her own account, passes 800 to Sid One the next day, three
   times: wages passed on (medium) + registered at the crowded address (weak) = 3, a lead.
+- Cara Moss: registered at the crowded address (weak) and crossed the border in a car with Sid One,
+  who holds Ana's wages (a suspect): travelled with a suspect (medium), a lead.
 - Tom Hart: paid a salary, pays 400 rent: no signal. Ben Kell: registered at the crowded address
-  only (weak): not a lead.
+  (weak) and on a coach of 13 with Sid One (too many to mean anything): not a lead.
 """
 
 from __future__ import annotations
@@ -102,16 +104,29 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
                     "currency", "from_name", "to_name", "payment_type", "reference"])  # fmt: skip
         for tid, ts, a, b, amount, kind, ref in rows:
             w.writerow([tid, ts, ACC[a], ACC[b], amount, "EUR", a, b, kind, ref])
+    with (d / "border.csv").open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["record_id", "crossed_at", "direction", "border_point", "country",
+                    "full_name", "date_of_birth", "vehicle"])  # fmt: skip
+        for i, (name, born) in enumerate([("Sid One", ""), ("Cara Moss", "1993-01-04")]):
+            w.writerow([f"B{i}", "2024-02-10T06:00:00Z", "entry", "Kiefersfelden", "DE", name,
+                        born, "B 12 XYZ"])  # a car: Cara with a suspect  # fmt: skip
+        coach = ["Sid One", "Ben Kell", *(f"Passenger {c}" for c in "ABCDEFGHIJK")]
+        for i, name in enumerate(coach):  # a coach of 13: too many to mean anything
+            w.writerow([f"C{i}", "2024-03-10T06:00:00Z", "entry", "Kiefersfelden", "DE", name,
+                        "1993-01-02" if name == "Ben Kell" else "", "COACH 77"])  # fmt: skip
     with Workspace.open(d / "ws", create=True) as w:
+        w.ingest(d / "border.csv", mapping="travel", compartment="border")
         w.ingest(d / "register.csv", mapping="employment", compartment="labour-inspectorate")
         w.ingest(d / "ngo.csv", mapping="notes", compartment="victim-support")
         w.ingest(d / "police.csv", mapping="notes", compartment="police")
         w.ingest(d / "pay.csv", mapping="payments", compartment="fiu")
-        # the NGO's and the police's Ion Rusu (same name and birth date): too few records for
-        # the model to merge them alone; the analyst accepts the pair from the review queue
+        # the NGO's and the police's Ion Rusu, the register's and the border's Cara Moss (same
+        # name and birth date): too few records for the model to merge them alone; the analyst
+        # accepts the pairs from the review queue
         w.resolve(review=0.05)
         for pair in w.review_queue(limit=100):
-            if pair["left"]["name"] == pair["right"]["name"] == ["Ion Rusu"]:
+            if pair["left"]["name"] == pair["right"]["name"]:
                 w.decide(pair["left"]["id"], pair["right"]["id"], "accept")
         w.resolve()
     return d / "ws"
@@ -133,7 +148,7 @@ def test_leads_by_construction(ws: Path, tmp_path: Path) -> None:
     with (tmp_path / "leads.csv").open(encoding="utf-8") as f:
         rows = {r["label"]: r for r in csv.DictReader(f)}
     leads = {k for k, r in rows.items() if r["lead"] == "True"}
-    assert leads == {"Mara Lupu", "Ion Rusu", "Ana Popa", "Vera Lenk"}
+    assert leads == {"Mara Lupu", "Ion Rusu", "Ana Popa", "Vera Lenk", "Cara Moss"}
     assert rows["Mara Lupu"]["screening"] == "victim"
     assert "note_indicators:strong" in rows["Mara Lupu"]["signals"]
     assert (
@@ -142,9 +157,10 @@ def test_leads_by_construction(ws: Path, tmp_path: Path) -> None:
     )
     assert rows["Ana Popa"]["signals"] == "crowded_address:weak;wages_for_another:strong"
     assert rows["Vera Lenk"]["signals"] == "crowded_address:weak;wages_passed_on:medium"
-    assert rows["Ben Kell"]["lead"] == "False" and rows["Ben Kell"]["score"] == "1"
+    assert rows["Ben Kell"]["lead"] == "False" and rows["Ben Kell"]["score"] == "1"  # the coach
+    assert rows["Cara Moss"]["signals"] == "crowded_address:weak;travelled_with_suspect:medium"
     assert "Tom Hart" not in rows and "Sid One" not in rows
-    assert result["non_punishment"] == 1 and result["leads"] == 4
+    assert result["non_punishment"] == 1 and result["leads"] == 5
     # every signal row names its evidence
     with (tmp_path / "signals.csv").open(encoding="utf-8") as f:
         sig = list(csv.DictReader(f))
@@ -152,6 +168,9 @@ def test_leads_by_construction(ws: Path, tmp_path: Path) -> None:
     assert len(ana) == 3 and all(s["evidence"].startswith("pay.csv:") for s in ana)
     vera = [s for s in sig if s["label"] == "Vera Lenk" and s["signal"] == "wages_passed_on"]
     assert len(vera) == 3 and "800.00 to" in vera[0]["detail"]
+    cara = [s for s in sig if s["label"] == "Cara Moss" and s["signal"] == "travelled_with_suspect"]
+    assert "B 12 XYZ" in cara[0]["detail"] and "Sid One" in cara[0]["detail"]
+    assert cara[0]["evidence"].startswith("border.csv:")
     assert {f["subject_ids"][0] for f in stored} == {rows[n]["person"] for n in leads}
     ion = next(f for f in stored if f["subject_ids"][0] == rows["Ion Rusu"]["person"])
     assert "Non-punishment" in ion["explanation"]
@@ -258,10 +277,10 @@ def test_export_htcds_and_counts_never_below_k(ws: Path, tmp_path: Path) -> None
         find_leads(w.store)
         summary = export_victims(w.store, tmp_path / "e", k=2, as_of=date(2024, 6, 1))
         log = [r["action"] for r in w.sql("SELECT action FROM audit").to_pylist()]
-    assert summary["records"] == 4 and "victims.export" in log
+    assert summary["records"] == 5 and "victims.export" in log
     with (tmp_path / "e" / "htcds.csv").open(encoding="utf-8") as f:
         rec = {r["prs_Name"]: r for r in csv.DictReader(f)}
-    assert set(rec) == {"Mara Lupu", "Ion Rusu", "Ana Popa", "Vera Lenk"}
+    assert set(rec) == {"Mara Lupu", "Ion Rusu", "Ana Popa", "Vera Lenk", "Cara Moss"}
     mara = rec["Mara Lupu"]
     assert mara["vic_TraffickingStatus"] == "Possible"
     assert {"WithholdsDocuments", "DebtBondage", "ExcessiveWorkingHours", "FalsePromises"} <= set(
@@ -283,7 +302,7 @@ def test_export_htcds_and_counts_never_below_k(ws: Path, tmp_path: Path) -> None
         s2 = export_victims(w.store, tmp_path / "a", k=10)
     text = (tmp_path / "a" / "htcds.csv").read_text(encoding="utf-8")
     assert s2["names"] == "pseudonyms only" and "Mara" not in text and "V-" in text
-    # with k = 10 and four persons nothing but zeros can be published
+    # with k = 10 and five persons nothing but zeros can be published
     with (tmp_path / "a" / "aggregates.csv").open(encoding="utf-8") as f:
         assert all(r["count"] in ("", "0") for r in csv.DictReader(f))
     assert main(["victims", "export", "-w", str(ws), "--out", str(tmp_path / "c"), "--k", "0"]) != 0

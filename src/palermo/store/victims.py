@@ -4,6 +4,7 @@ interview would otherwise ask, as Arrow tables within the caller's compartments,
 
 - ``employments``: one row per registration (employee node, employer node, the employer's sector,
   the employee's registered address, declared wage as the register writes it, start and end).
+- ``trips``: one row per (person node, vehicle, day) of the border records with a vehicle.
 - ``mentions``: one row per (person node, note) where a note names the person (a mention row with
   its role, or the note's own entity link), with the note's text, time and publisher.
 
@@ -37,6 +38,7 @@ class VictimTables:
     employments: pa.Table
     mentions: pa.Table
     labels: pa.Table  # node, label, birth_date, nationality, gender
+    trips: pa.Table  # person, vehicle (id), plate, day, evidence (crossings with a vehicle)
     notes: list[str]
 
 
@@ -100,6 +102,25 @@ def victim_tables(store: Store, purpose: str) -> VictimTables:
         JOIN g_node n ON n.entity_id = link.person AND n.schema = 'Person'
         GROUP BY n.node, note.entity_id ORDER BY person, note"""
     )
+    trips = e.arrow(
+        """WITH trip AS (
+          SELECT s.entity_id AS trip,
+            any_value(s.value) FILTER (WHERE s.prop = 'vehicle') AS vehicle,
+            list(DISTINCT s.value) FILTER (WHERE s.prop = 'involved') AS involved,
+            try_cast(any_value(s.value) FILTER (WHERE s.prop = 'startDate') AS TIMESTAMPTZ) AS t,
+            any_value(s.ref) AS evidence
+          FROM g_st s WHERE s.schema = 'Trip' GROUP BY s.entity_id
+        )
+        , vehicle AS (
+          SELECT entity_id, min(value) AS name FROM g_st
+          WHERE schema = 'Vehicle' AND prop = 'name' GROUP BY entity_id
+        )
+        SELECT DISTINCT n.node AS person, t.vehicle, coalesce(v.name, t.vehicle) AS plate,
+          t.t::DATE::VARCHAR AS day, t.evidence
+        FROM trip t CROSS JOIN unnest(t.involved) AS u(p) JOIN g_node n ON n.entity_id = u.p
+        LEFT JOIN vehicle v ON v.entity_id = t.vehicle
+        WHERE t.vehicle IS NOT NULL AND t.t IS NOT NULL ORDER BY ALL"""
+    )
     labels = e.arrow(
         """SELECT n.node, coalesce(mode(s.value) FILTER (WHERE s.prop = 'name'), n.node) AS label,
           min(s.value) FILTER (WHERE s.prop = 'birthDate') AS birth_date,
@@ -114,7 +135,7 @@ def victim_tables(store: Store, purpose: str) -> VictimTables:
             {"employments": employments.num_rows, "mentions": mentions.num_rows,
              "role": store.scope.role},
         )  # fmt: skip
-    return VictimTables(employments, mentions, labels, notes)
+    return VictimTables(employments, mentions, labels, trips, notes)
 
 
 def _key(store: Store) -> bytes:

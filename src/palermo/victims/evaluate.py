@@ -17,9 +17,7 @@ from palermo.errors import PalermoError
 from palermo.network.evaluate import true_persons
 from palermo.store.graph import LAYERS, graph_tables
 from palermo.store.workspace import Store
-from palermo.victims.leads import LeadParams, find_leads
-
-SIGNALS = ("note_indicators", "wages_for_another", "wages_passed_on", "crowded_address")
+from palermo.victims.leads import SIGNALS, LeadParams, find_leads
 
 
 def _victims(truth: Path) -> set[str]:

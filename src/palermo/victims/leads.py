@@ -14,6 +14,11 @@ Signals (kind, strength: strong 3, medium 2, weak 1 point; a kind counts once pe
 - ``wages_passed_on``: most (``pass_share``) of a salary paid into the person's own account goes
   to one other person within ``pass_days`` days, at least twice: medium (the account is used
   by someone else: a controller).
+- ``travelled_with_suspect``: the person crossed a border in the same vehicle on the same day as
+  a suspect (an offender role in the network findings or a police note, or the holder of others'
+  wages above), in a group of at most ``travel_max_group``: medium.
+- ``network_role_victim``: the network's role model (``palermo network analyze``) calls the
+  person a victim (finding ``network.role.victim``): medium.
 - ``crowded_address``: the person is registered as an employee at an address where at least
   ``address_min`` employees are registered: weak.
 
@@ -55,6 +60,8 @@ OFFENDER_ROLES = (
     "document_forger", "official", "mule", "controller", "subject",
 )  # fmt: skip
 SHOWN = 20  # evidence rows kept per signal in a finding
+SIGNALS = ("note_indicators", "wages_for_another", "wages_passed_on", "travelled_with_suspect",
+           "network_role_victim", "crowded_address")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,7 @@ class LeadParams:
     pass_share: float = 0.7  # of a salary, to one other person
     pass_days: int = 3
     pass_times: int = 2  # salaries passed on
+    travel_max_group: int = 9  # travellers in one vehicle on one day (more: a coach, a ferry)
 
     @classmethod
     def parse(cls, values: dict[str, str]) -> LeadParams:
@@ -131,6 +139,7 @@ def find_leads(
                 + ")")  # fmt: skip
     # -- money: wages named for another, wages passed on -----------------------------------------
     tables = money_tables(store, [])
+    controllers: dict[str, str] = {}  # node -> why (the holder of others' wages)
     acc_node = {a["account"]: a["node"] for a in tables.accounts.to_pylist() if a["node"]}
     persons = set(label)
     words_of: dict[str, set[str]] = defaultdict(set)
@@ -161,6 +170,7 @@ def find_leads(
         if len({frozenset(words_of[n]) for n in hit}) == 1 and len(hit) > 1:
             hit = [min(hit)]  # the same name left apart by resolution: one person
         if len(hit) == 1 and holder is not None:
+            controllers[holder] = "receives wages named for others"
             # the reference itself is not repeated: it carries the person's name
             add(hit[0], "wages_for_another", "strong", x["evidence"],
                 f"salary {x['amount']} {x['currency']} paid into {x['dst']}, held by"
@@ -168,6 +178,7 @@ def find_leads(
     for person, rows in _passed_on(tables, acc_node, p).items():
         for r in rows:
             add(person, "wages_passed_on", "medium", r["evidence"], r["detail"])
+            controllers.setdefault(r["to"], "receives most of another person's wages")
     # -- registrations: many employees at one address -------------------------------------------
     at: dict[str, dict[str, str]] = defaultdict(dict)
     for e in vt.employments.to_pylist():
@@ -180,11 +191,39 @@ def find_leads(
                 add(person, "crowded_address", "weak", ev,
                     f"{len(people)} registered employees at this address")  # fmt: skip
     # -- roles: offenders among the leads (non-punishment) --------------------------------------
+    roles_read = F.read(store, "network.role.")
     role_findings = {
         f["subject_ids"][0]: f["kind"].split(".")[-1]
-        for f in F.read(store, "network.role.")
+        for f in roles_read
         if not f["kind"].endswith(".victim")
     }
+    for f in roles_read:  # the role model (palermo network analyze) calls them a victim
+        if f["kind"].endswith(".victim"):
+            add(f["subject_ids"][0], "network_role_victim", "medium", None,
+                f"network role model: victim (p {float(f['score'] or 0):.2f}; finding"
+                f" {f['id']})")  # fmt: skip
+    # -- travel: crossed a border in the same vehicle on the same day as a suspect ---------------
+    suspects = {n: f"named as {r} (network roles)" for n, r in role_findings.items()}
+    suspects |= {n: f"named as {', '.join(sorted(r))} in a note" for n, r in offender_notes.items()}
+    for n, why in controllers.items():
+        suspects.setdefault(n, why)
+    trips: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
+    plate: dict[str, str] = {}
+    for t in vt.trips.to_pylist():
+        trips[(t["vehicle"], t["day"])][t["person"]] = t["evidence"]
+        plate[t["vehicle"]] = t["plate"]
+    for (vehicle, day), people in sorted(trips.items()):
+        if len(people) > p.travel_max_group:
+            continue
+        with_ = [x for x in people if x in suspects]
+        for person, ev in people.items():
+            others = [x for x in with_ if x != person]
+            if others and person not in suspects:
+                s0 = others[0]
+                add(person, "travelled_with_suspect", "medium",
+                    ";".join([ev, people[s0]]),
+                    f"crossed on {day} in vehicle {plate[vehicle]} with {label.get(s0, s0)}"
+                    f" ({suspects[s0]})")  # fmt: skip
     rows = []
     for person, sig in signals.items():
         kinds: dict[str, str] = {}
@@ -223,10 +262,7 @@ def find_leads(
         "persons_with_signals": len(rows),
         "leads": len(leads),
         "non_punishment": sum(1 for r in leads if r["non_punishment"]),
-        "by_signal": {
-            k: sum(1 for r in leads if f"{k}:" in r["signals"])
-            for k in ("note_indicators", "wages_for_another", "wages_passed_on", "crowded_address")
-        },
+        "by_signal": {k: sum(1 for r in leads if f"{k}:" in r["signals"]) for k in SIGNALS},
         "params": asdict(p),
         "top": leads[:10],
         "notes": vt.notes,
@@ -287,6 +323,7 @@ def _passed_on(
     for r in rows:
         if r["times"] >= p.pass_times:
             out[r["node"]].append({
+                "to": r["to_node"],
                 "evidence": ";".join([r["evidence"], *r["out_evidence"][:5]]),
                 "detail": f"salary {r['salary']:.2f} {r['currency']} on {r['ts'][:10]}:"
                 f" {r['passed']:.2f} to {r['to_node']} within {p.pass_days} days"
