@@ -253,6 +253,28 @@ class Workspace:
 
         return read(self.store, kind, subject)
 
+    # -- victims (see ``palermo victims --help``) ---------------------------------------------
+    def victim_leads(self, out: str | Path | None = None, **params: Any) -> dict[str, Any]:
+        """Possible victims found in the data (``palermo victims leads``; params: min_score,
+        address_min, pass_share, pass_days, pass_times, travel_max_group)."""
+        from palermo.victims.leads import LeadParams, find_leads
+
+        return find_leads(
+            self.store, out=Path(out) if out is not None else None, params=LeadParams(**params)
+        )
+
+    def screen_person(self, person: str) -> dict[str, Any]:
+        """Screen a workspace person on the notes naming them (``victims screen --person``)."""
+        from palermo.victims.leads import screen_person
+
+        return screen_person(self.store, person)
+
+    def export_victims(self, out: str | Path, k: int = 10) -> dict[str, Any]:
+        """HTCDS case records and protected counts (``palermo victims export``)."""
+        from palermo.victims.export import export_victims
+
+        return export_victims(self.store, Path(out), k=k)
+
     def export_ftm(self, out: io.TextIOBase | Any, destination: str = "stream") -> ExportReport:
         return export_ftm(self.store, out, destination)
 
@@ -260,10 +282,10 @@ class Workspace:
         return audit.verify(self.store.engine)
 
     def sql(self, query: str, params: list[Any] | None = None) -> Any:
-        """Read-only SQL for notebooks (returns an Arrow table). Not filtered by compartment:
-        only the workspace owner (unscoped) may use it."""
+        """Read-only SQL for notebooks (returns an Arrow table). Not filtered by compartment or
+        role: only the workspace owner (no compartments, no role) may use it."""
         from palermo.errors import AccessDenied
 
-        if self.store.scope.compartments is not None:
+        if self.store.scope.compartments is not None or self.store.scope.role is not None:
             raise AccessDenied("raw SQL is only for the workspace owner; use the verbs instead")
         return self.store.engine.arrow(query, params)

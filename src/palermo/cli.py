@@ -1663,6 +1663,19 @@ def victims_wages(
             " currency}, or a list of them."
         ),
     ],
+    workspace: Annotated[
+        Path | None,
+        typer.Option(
+            "--workspace",
+            "-w",
+            help="Also show, beside each claim, what `finance proceeds` traced from the victim into"
+            " the suspects' accounts (the claim's offenders, else the network's roles), and each"
+            " offender's traced proceeds.",
+        ),
+    ] = None,
+    rates: Annotated[
+        Path | None, typer.Option(help="Exchange rates CSV for the tracing (as finance trace).")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Unpaid wages and unlawful deductions owed: per period, hours (hours_per_week x days / 7)
@@ -1673,10 +1686,17 @@ def victims_wages(
     currency.
 
     Example: palermo victims wages claims.json --json
+
+    Example: palermo victims wages claims.json -w case-17 --rates case-sim/fx_rates.csv
     """
-    from palermo.victims.wages import read_claims, wages_claims
+    from palermo.victims.wages import link_to_proceeds, read_claims, wages_claims
 
     result = wages_claims(read_claims(claims))
+    if workspace is not None:
+        from palermo.finance.trace import parse_rates
+
+        with Workspace.open(workspace) as ws:
+            result = link_to_proceeds(ws.store, result, parse_rates(rates) if rates else None)
     if json_out:
         _print_json(result)
         return
@@ -1694,11 +1714,23 @@ def victims_wages(
                 f" {p['due']:,.2f}, paid {p['paid']:,.2f}, owed {p['owed']:,.2f}",
                 markup=False,
             )
+        t = v.get("traced_from_victim")
+        if t:
+            out.print(
+                f"  traced from them into the suspects' accounts: {t['taken_eur']:,.2f}"
+                f" ({t['taken_low_eur']:,.2f} to {t['taken_high_eur']:,.2f}) EUR",
+                markup=False,
+            )
     for o in result["offenders"]:
+        t = o.get("traced_proceeds")
         out.print(
-            f"offender {o['offender']}: {o['owed']:,.2f} {o['currency']} ({o['claims']} claims)",
+            f"offender {o['offender']}: {o['owed']:,.2f} {o['currency']} ({o['claims']} claims)"
+            + (f"; traced proceeds {t['received_eur']:,.2f} EUR, held {t['held_eur']:,.2f}"
+               if t else ""),
             markup=False,
-        )
+        )  # fmt: skip
+    for note in result.get("proceeds_notes") or []:
+        out.print(f"note: {note}", markup=False)
     out.print(f"note: {result['victims'][0]['rate_basis']}", markup=False)
 
 

@@ -18,6 +18,7 @@ each signal is present or absent by construction, and on a simulated case agains
 from __future__ import annotations
 
 import csv
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -233,11 +234,17 @@ def test_analyst_sees_pseudonyms_victim_support_names_and_reveals_are_audited(
 ) -> None:
     with Workspace.open(ws, role="analyst") as w:
         find_leads(w.store, out=tmp_path / "a")
-        before = w.sql("SELECT count(*) AS n FROM audit WHERE action = 'victims.reveal'")
+        before = w.store.engine.arrow(
+            "SELECT count(*) AS n FROM audit WHERE action = 'victims.reveal'"
+        )
         alias = screen_person(w.store, _alias(tmp_path / "a"))["label"]
         with pytest.raises(Exception, match="pseudonym"):
             screen_person(w.store, "Mara Lupu")
-        after = w.sql("SELECT count(*) AS n FROM audit WHERE action = 'victims.reveal'")
+        after = w.store.engine.arrow(
+            "SELECT count(*) AS n FROM audit WHERE action = 'victims.reveal'"
+        )
+        with pytest.raises(Exception, match="workspace owner"):
+            w.sql("SELECT * FROM statements")  # no way around the store's rules
         stored = F.read(w.store, "victims.lead")
     text = (tmp_path / "a" / "leads.csv").read_text(encoding="utf-8")
     text += (tmp_path / "a" / "signals.csv").read_text(encoding="utf-8")
@@ -249,7 +256,7 @@ def test_analyst_sees_pseudonyms_victim_support_names_and_reveals_are_audited(
     with Workspace.open(ws, role="victim-support") as w:
         find_leads(w.store, out=tmp_path / "v")
         r = screen_person(w.store, alias)  # the analyst's pseudonym finds the same person
-        log = w.sql(
+        log = w.store.engine.arrow(
             "SELECT details FROM audit WHERE action = 'victims.reveal' ORDER BY seq"
         ).to_pylist()
     assert r["label"] == "Mara Lupu"
@@ -306,3 +313,56 @@ def test_export_htcds_and_counts_never_below_k(ws: Path, tmp_path: Path) -> None
     with (tmp_path / "a" / "aggregates.csv").open(encoding="utf-8") as f:
         assert all(r["count"] in ("", "0") for r in csv.DictReader(f))
     assert main(["victims", "export", "-w", str(ws), "--out", str(tmp_path / "c"), "--k", "0"]) != 0
+
+
+def test_below_minimum_wage_by_hand() -> None:
+    from palermo.victims.leads import _below_minimum
+    from palermo.victims.wages import full_time_monthly_minimum, monthly
+
+    # DE from 1 Jan 2024: 12.41 x 40 h x 52 / 12 = 2,151.07 EUR a full-time month
+    assert full_time_monthly_minimum("DE", date(2024, 3, 1))[:2] == (2151.07, "EUR")
+    assert full_time_monthly_minimum("IT", date(2024, 3, 1)) is None
+    assert monthly(500, "week") == pytest.approx(2166.67, abs=0.01) and monthly(9, "hour") is None
+    reg = {"sector": "agriculture", "declared": "1000 EUR month", "start_date": "2024-03-01",
+           "employer_country": "DE"}  # fmt: skip
+    why = _below_minimum(reg)
+    assert why is not None and "1,000.00 EUR" in why and "2,151.07" in why
+    assert _below_minimum({**reg, "declared": "500 EUR week"}) is None  # 2,166.67 a month
+    assert _below_minimum({**reg, "sector": "retail"}) is None  # not a high-risk sector
+    assert _below_minimum({**reg, "employer_country": "IT"}) is None  # no statutory minimum
+    assert _below_minimum({**reg, "declared": "1000 GBP month"}) is None  # not the currency
+    # GB from 1 April 2024: 11.44 x 40 x 52 / 12 = 1,982.93 GBP
+    gb = {**reg, "employer_country": "GB", "declared": "1900 GBP month", "start_date": "2024-05-01"}
+    assert "1,982.93" in (_below_minimum(gb) or "")
+    assert _below_minimum({**gb, "start_date": "2024-03-01"}) is None  # 1,806.13 then
+
+
+def test_python_api(ws: Path, tmp_path: Path) -> None:
+    with Workspace.open(ws) as w:
+        assert w.victim_leads(min_score=6)["leads"] == 0
+        assert w.victim_leads(tmp_path / "l")["leads"] == 5
+        assert w.screen_person("Mara Lupu")["decision"] == "victim"
+        assert w.export_victims(tmp_path / "e", k=10)["records"] == 5
+
+
+def test_wages_owed_beside_what_was_traced(ws: Path, tmp_path: Path) -> None:
+    from palermo.victims.wages import link_to_proceeds, wages_claims
+
+    claims = [
+        {"victim": "Ana Popa", "country": "DE", "offenders": ["Sid One", "Nobody Known"],
+         "periods": [{"start": "2024-02-01", "end": "2024-02-07", "hours_per_week": 40,
+                      "paid": 0}]},
+    ]  # fmt: skip
+    with Workspace.open(ws) as w:
+        r = link_to_proceeds(w.store, wages_claims(claims))
+    ana = r["victims"][0]
+    assert ana["owed"] == 496.40  # 40 h x 12.41
+    # Green Farm paid "WAGES ANA POPA" into Sid One's account three times, 900 each
+    assert ana["traced_from_victim"]["wages_to_controllers_eur"] == 2700.0
+    assert ana["traced_from_victim"]["taken_eur"] == 2700.0
+    sid = next(o for o in r["offenders"] if o["offender"] == "Sid One")
+    assert sid["traced_proceeds"]["received_eur"] >= 2700.0
+    assert any("Nobody Known" in n for n in r["proceeds_notes"])
+    f = tmp_path / "c.json"
+    f.write_text(__import__("json").dumps(claims), encoding="utf-8")
+    assert main(["victims", "wages", str(f), "-w", str(ws)]) == 0

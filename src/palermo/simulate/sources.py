@@ -23,6 +23,7 @@ from palermo.simulate.crime import CrimeSim, Victim
 from palermo.simulate.names import as_written, swap_day_month
 from palermo.simulate.scenarios import Scenario
 from palermo.simulate.world import CURRENCY, MOBILE, RATE, WAGE_LEVEL, World
+from palermo.victims.wages import full_time_monthly_minimum
 
 BORDER_POINTS = {
     "GB": ("Dover", "Heathrow T2", "Stansted", "Folkestone Eurotunnel"),
@@ -541,7 +542,7 @@ class Sources:
                         w.p_phone[v.controller] if v else w.p_phone[p]
                     )  # one phone for many workers
                     address = w.address_text(v.house) if v else w.address_text(w.p_address[p])
-                    wage = v.declared_monthly_eur if v else 1900 * WAGE_LEVEL[w.c_country[e]]
+                    wage = self._declared_wage(p, e, v, cur)
                     self.rec.mention(name, row, "employee", w.p_id[p])
                     self.rec.mention(name, row, "employer", w.c_id[e])
                     yield [
@@ -566,7 +567,7 @@ class Sources:
                         else "operative"
                         if v
                         else "employee",
-                        f"{wage * RATE[cur]:.2f}",
+                        f"{wage:.2f}",
                         cur,
                         "month",
                     ]
@@ -575,6 +576,22 @@ class Sources:
             self.rec.listed(
                 name, "employment", "labour-inspectorate", f"{country} employment registrations"
             )
+
+    def _declared_wage(self, p: int, e: int, v: Victim | None, cur: str) -> float:
+        """The monthly wage a registration declares, in ``cur``: employers declare at least the
+        full-time statutory minimum where there is one; the fronts declare seven in ten of their
+        victims below it (part-time on paper), the rest at it. Derived from the person's index,
+        not drawn, so that the other records stay as they were."""
+        w = self.w
+        base = (v.declared_monthly_eur if v else 1900 * WAGE_LEVEL[w.c_country[e]]) * RATE[cur]
+        start = w.start.date() if isinstance(w.start, datetime) else w.start
+        floor = full_time_monthly_minimum(w.c_country[e], start)
+        if floor is None or floor[1] != cur:
+            return float(base)
+        frac = ((p * 2654435761) % 4096) / 4096
+        if v is None:
+            return max(float(base), floor[0] * (1.02 + 0.3 * frac))
+        return floor[0] * (0.5 + 0.5 * frac) if frac < 0.7 else max(float(base), floor[0])
 
     # -- ads --------------------------------------------------------------------------------------
     def write_ads(self) -> None:

@@ -1,6 +1,6 @@
-"""Justice for victims: indicator-based screening (``screen.py``). Leads from data, the
-non-punishment flag, unpaid wages, referral and statistics come with later increments of the
-victims issue."""
+"""Justice for victims: indicator-based screening (``screen.py``), leads from the data and the
+non-punishment flag (``leads.py``), unpaid wages (``wages.py``), referral (``referral.py``),
+HTCDS records and protected counts (``export.py``), evaluation against a simulated truth."""
 
 from palermo.victims.screen import indicators, read_interview, screen
 

@@ -19,6 +19,10 @@ Signals (kind, strength: strong 3, medium 2, weak 1 point; a kind counts once pe
   wages above), in a group of at most ``travel_max_group``: medium.
 - ``network_role_victim``: the network's role model (``palermo network analyze``) calls the
   person a victim (finding ``network.role.victim``): medium.
+- ``below_minimum_wage``: registered by an employer of a high-risk sector
+  (``network.roles.HIGH_RISK_SECTORS``) at a declared wage below the full-time statutory minimum
+  in force when the registration started (``wages.py``; part-time work is lawful, hence not
+  strong): medium.
 - ``crowded_address``: the person is registered as an employee at an address where at least
   ``address_min`` employees are registered: weak.
 
@@ -36,6 +40,7 @@ import json
 import re
 from collections import defaultdict
 from dataclasses import asdict, dataclass
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -45,12 +50,14 @@ import yaml
 
 from palermo.errors import PalermoError
 from palermo.finance.proceeds import SALARY, _words
+from palermo.network.roles import HIGH_RISK_SECTORS
 from palermo.params import numeric_params
 from palermo.store import findings as F
 from palermo.store.money import money_tables
 from palermo.store.victims import pseudonym, reveal, shown_label, victim_tables
 from palermo.store.workspace import Store
 from palermo.victims.screen import screen
+from palermo.victims.wages import full_time_monthly_minimum, monthly
 
 PHRASES = Path(__file__).with_name("phrases.yml")
 POINTS = {"strong": 3, "medium": 2, "weak": 1}
@@ -61,7 +68,7 @@ OFFENDER_ROLES = (
 )  # fmt: skip
 SHOWN = 20  # evidence rows kept per signal in a finding
 SIGNALS = ("note_indicators", "wages_for_another", "wages_passed_on", "travelled_with_suspect",
-           "network_role_victim", "crowded_address")  # fmt: skip
+           "network_role_victim", "below_minimum_wage", "crowded_address")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -179,6 +186,11 @@ def find_leads(
         for r in rows:
             add(person, "wages_passed_on", "medium", r["evidence"], r["detail"])
             controllers.setdefault(r["to"], "receives most of another person's wages")
+    # -- registrations: a high-risk sector declaring less than the full-time minimum -----------
+    for e in vt.employments.to_pylist():
+        why = _below_minimum(e)
+        if why:
+            add(e["employee"], "below_minimum_wage", "medium", e["evidence"], why)
     # -- registrations: many employees at one address -------------------------------------------
     at: dict[str, dict[str, str]] = defaultdict(dict)
     for e in vt.employments.to_pylist():
@@ -418,3 +430,28 @@ def find_person(store: Store, person: str, labels: list[dict[str, Any]]) -> str:
     if node is None:
         raise PalermoError(f"no person {person!r} in this workspace (or not in your compartments)")
     return str(node)
+
+
+def _below_minimum(e: dict[str, Any]) -> str | None:
+    """A registration in a high-risk sector declaring a monthly wage below the full-time
+    statutory minimum in force when it started (the detail), else None."""
+    if (e["sector"] or "") not in HIGH_RISK_SECTORS or not e["declared"] or not e["start_date"]:
+        return None
+    parts = str(e["declared"]).split()
+    if len(parts) != 3:
+        return None
+    try:
+        amount = float(parts[0])
+        start = date.fromisoformat(str(e["start_date"])[:10])
+    except ValueError:
+        return None
+    per_month = monthly(amount, parts[2])
+    floor = full_time_monthly_minimum(str(e["employer_country"] or ""), start)
+    if per_month is None or floor is None or floor[1] != parts[1].upper():
+        return None
+    if per_month >= floor[0]:
+        return None
+    return (
+        f"declared {per_month:,.2f} {floor[1]} a month in {e['sector']}, below the full-time"
+        f" minimum of {floor[0]:,.2f} ({floor[2]})"
+    )

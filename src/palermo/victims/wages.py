@@ -202,3 +202,97 @@ def read_claims(path: Path) -> Any:
         raise PalermoError(f"{path}: not found") from None
     except json.JSONDecodeError as exc:
         raise PalermoError(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from None
+
+
+FULL_TIME_HOURS = 40.0  # a week; a month is 52 / 12 weeks
+PERIOD_MONTHS = {"month": 1.0, "year": 12.0, "week": 12 / 52, "day": 12 / 52 / 5}
+
+
+def full_time_monthly_minimum(country: str, on: date) -> tuple[float, str, str] | None:
+    """The statutory minimum for a full-time month (40 h a week) in force on ``on`` (the table's
+    first rate if ``on`` is earlier: the lowest known), with its currency and source; None where
+    the table has no statutory minimum for the country."""
+    table = minimum_wages().get(country.upper())
+    if not isinstance(table, dict):
+        return None
+    rates = sorted((_date(r["from"], "minimum_wages.yml"), float(r["hourly"]))
+                   for r in table["rates"])  # fmt: skip
+    hourly = rates[0][1]
+    for since, rate in rates:
+        if since <= on:
+            hourly = rate
+    return round(hourly * FULL_TIME_HOURS * 52 / 12, 2), table["currency"], table["source"]
+
+
+def monthly(amount: float, period: str) -> float | None:
+    """A wage as a month's: per month, year, week or (working) day; None for others (hour)."""
+    months = PERIOD_MONTHS.get(period.strip().lower())
+    return None if months is None else amount / months
+
+
+def link_to_proceeds(
+    store: Any, result: dict[str, Any], rates: list[Any] | None = None
+) -> dict[str, Any]:
+    """Beside what each victim is owed, what ``finance proceeds`` traced from them into the
+    suspects' accounts (EUR, proportional rule with its range), and beside each offender the
+    proceeds traced to them: the claim's offenders (where the workspace holds them) or the
+    network's role findings are the suspects. Names the workspace does not hold are said so."""
+    from palermo.finance.proceeds import proceeds
+    from palermo.finance.trace import _find_entity
+    from palermo.store.money import money_tables
+
+    tables = money_tables(store, rates or [])
+    notes: list[str] = []
+    victims = sorted({str(v["victim"]) for v in result["victims"] if v.get("victim")})
+    offenders = sorted({o["offender"] for o in result["offenders"]})
+
+    def usable(names: list[str], what: str) -> list[str]:
+        ok = []
+        for name in names:
+            try:
+                _find_entity(tables, name, what)
+                ok.append(name)
+            except PalermoError as exc:
+                notes.append(f"{what} {name!r}: {exc}")
+        return ok
+
+    s_ok = usable(offenders, "offender")
+    # a victim who holds no account is still traced where wages name them
+    v_ok = [v for v in victims if _holds_account(tables, v)]
+    try:
+        traced = proceeds(store, suspects=s_ok or None, victims=v_ok or None, rates=rates,
+                          store_findings=False)  # fmt: skip
+    except PalermoError as exc:
+        return {**result, "proceeds": None, "proceeds_notes": [*notes, str(exc)]}
+    by_label = {r["label"]: r for r in traced["victims_taken"]}
+    for v in victims:
+        if v not in by_label:
+            notes.append(
+                f"victim {v!r}: nothing traced from them (no account, no wages naming them)"
+            )
+    for v in result["victims"]:
+        t = by_label.get(str(v.get("victim")))
+        v["traced_from_victim"] = None if t is None else {
+            k: t[k] for k in ("taken_eur", "taken_low_eur", "taken_high_eur",
+                              "wages_to_controllers_eur")
+        }  # fmt: skip
+    got = {r["label"]: r for r in traced["proceeds"]}
+    for o in result["offenders"]:
+        r = got.get(o["offender"])
+        o["traced_proceeds"] = None if r is None else {
+            k: r[k] for k in ("received_eur", "received_low_eur", "received_high_eur",
+                              "held_eur", "assets_eur")
+        }  # fmt: skip
+    return {**result, "proceeds": {"unit": traced["unit"], "suspects": traced["suspects"],
+                                   "rule": "proportional (range over all rules)"},
+            "proceeds_notes": [*notes, *traced["notes"]]}  # fmt: skip
+
+
+def _holds_account(tables: Any, name: str) -> bool:
+    from palermo.finance.trace import _find_entity
+
+    try:
+        _find_entity(tables, name, "victim")
+    except PalermoError:
+        return False
+    return True
