@@ -11,6 +11,7 @@ each signal is present or absent by construction, and on a simulated case agains
   times: wages passed on (medium) + registered at the crowded address (weak) = 3, a lead.
 - Cara Moss: registered at the crowded address (weak) and crossed the border in a car with Sid One,
   who holds Ana's wages (a suspect): travelled with a suspect (medium), a lead.
+- Ana, Vera and Cara give one phone in their registrations (a gangmaster's): medium each.
 - Tom Hart: paid a salary, pays 400 rent: no signal. Ben Kell: registered at the crowded address
   (weak) and on a coach of 13 with Sid One (too many to mean anything): not a lead.
 """
@@ -30,6 +31,7 @@ from palermo.store import findings as F
 from palermo.victims.leads import LeadParams, find_leads, indicators_in, screen_person
 
 CROWDED = "1 Field Road, AB1 2CD Farmtown"
+GANGMASTER = "+491701234567"  # the phone three registrations give
 
 
 def _iban(n: int) -> str:
@@ -61,10 +63,13 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
         w = csv.writer(f)
         w.writerow(["registration_id", "employer_registration_number", "employer_name",
                     "employer_country", "first_name", "last_name", "date_of_birth", "address",
-                    "start_date", "declared_wage", "wage_currency", "wage_period"])  # fmt: skip
+                    "start_date", "declared_wage", "wage_currency", "wage_period",
+                    "phone"])  # fmt: skip
         for i, (first, last, addr) in enumerate(EMPLOYEES):
+            phone = GANGMASTER if first in ("Ana", "Vera", "Cara") else f"+4917000000{i}"
             w.writerow([f"E{i}", "HRB 1", "Green Farm Ltd", "DE", first, last,
-                        f"199{i}-01-0{i + 1}", addr, "2024-01-01", "1000", "EUR", "month"])  # fmt: skip
+                        f"199{i}-01-0{i + 1}", addr, "2024-01-01", "1000", "EUR", "month",
+                        phone])  # fmt: skip
     for name, comp in (("ngo.csv", "victim-support"), ("police.csv", "police")):
         with (d / name).open("w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
@@ -156,10 +161,16 @@ def test_leads_by_construction(ws: Path, tmp_path: Path) -> None:
         rows["Ion Rusu"]["non_punishment"] == "True"
         and "mule" in rows["Ion Rusu"]["offender_roles"]
     )
-    assert rows["Ana Popa"]["signals"] == "crowded_address:weak;wages_for_another:strong"
-    assert rows["Vera Lenk"]["signals"] == "crowded_address:weak;wages_passed_on:medium"
+    assert rows["Ana Popa"]["signals"] == (
+        "crowded_address:weak;shared_contact_phone:medium;wages_for_another:strong"
+    )
+    assert rows["Vera Lenk"]["signals"] == (
+        "crowded_address:weak;shared_contact_phone:medium;wages_passed_on:medium"
+    )
     assert rows["Ben Kell"]["lead"] == "False" and rows["Ben Kell"]["score"] == "1"  # the coach
-    assert rows["Cara Moss"]["signals"] == "crowded_address:weak;travelled_with_suspect:medium"
+    assert rows["Cara Moss"]["signals"] == (
+        "crowded_address:weak;shared_contact_phone:medium;travelled_with_suspect:medium"
+    )
     assert "Tom Hart" not in rows and "Sid One" not in rows
     assert result["non_punishment"] == 1 and result["leads"] == 5
     # every signal row names its evidence
@@ -181,8 +192,8 @@ def test_leads_by_construction(ws: Path, tmp_path: Path) -> None:
 
 def test_params_change_the_outcome(ws: Path) -> None:
     with Workspace.open(ws) as w:
-        strict = find_leads(w.store, params=LeadParams(min_score=6))
-        loose = find_leads(w.store, params=LeadParams(address_min=10, pass_times=4))
+        strict = find_leads(w.store, params=LeadParams(min_score=7))
+        loose = find_leads(w.store, params=LeadParams(address_min=10, pass_times=4, phone_min=9))
     assert strict["leads"] == 0
     labels = {r["label"] for r in loose["top"]}
     assert "Vera Lenk" not in labels and "Ana Popa" in labels  # no crowding, no passing on
@@ -339,7 +350,7 @@ def test_below_minimum_wage_by_hand() -> None:
 
 def test_python_api(ws: Path, tmp_path: Path) -> None:
     with Workspace.open(ws) as w:
-        assert w.victim_leads(min_score=6)["leads"] == 0
+        assert w.victim_leads(min_score=7)["leads"] == 0
         assert w.victim_leads(tmp_path / "l")["leads"] == 5
         assert w.screen_person("Mara Lupu")["decision"] == "victim"
         assert w.export_victims(tmp_path / "e", k=10)["records"] == 5

@@ -147,7 +147,8 @@ def settings(spec: ModelSpec) -> SettingsCreator:
     if "id_number" in p:
         comparisons.append(exact("id_number", "identity document number"))
     if "phone" in p:
-        comparisons.append(exact("phone", "phone number"))
+        # a phone many records give (a gangmaster's, a hostel's) says less: term frequency
+        comparisons.append(exact("phone", "phone number", tf=True))
     if p & {"address", "postcode", "city"}:
         comparisons.append(place_comparison(set(p)))
     if "gender" in p:

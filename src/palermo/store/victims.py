@@ -3,7 +3,8 @@ interview would otherwise ask, as Arrow tables within the caller's compartments,
 (``store.graph.prepare_nodes``).
 
 - ``employments``: one row per registration (employee node, employer node, the employer's sector,
-  the employee's registered address, declared wage as the register writes it, start and end).
+  the employee's registered address and phone, declared wage as the register writes it, start
+  and end).
 - ``trips``: one row per (person node, vehicle, day) of the border records with a vehicle.
 - ``mentions``: one row per (person node, note) where a note names the person (a mention row with
   its role, or the note's own entity link), with the note's text, time and publisher.
@@ -57,8 +58,9 @@ def victim_tables(store: Store, purpose: str) -> VictimTables:
             any_value(ref) AS evidence
           FROM g_st WHERE schema = 'Employment' GROUP BY entity_id
         ), addr AS (
-          SELECT entity_id, min(value) AS address FROM g_st
-          WHERE prop = 'address' AND schema = 'Person' GROUP BY entity_id
+          SELECT entity_id, min(value) FILTER (WHERE prop = 'address') AS address,
+            min(value) FILTER (WHERE prop = 'phone') AS phone FROM g_st
+          WHERE prop IN ('address', 'phone') AND schema = 'Person' GROUP BY entity_id
         ), sector AS (
           SELECT n.node, min(s.value) AS sector FROM g_st s JOIN g_node n USING (entity_id)
           WHERE s.prop = 'sector' GROUP BY n.node
@@ -67,7 +69,7 @@ def victim_tables(store: Store, purpose: str) -> VictimTables:
           WHERE prop IN ('jurisdiction', 'country') GROUP BY entity_id
         )
         SELECT emp.entity_id AS employment, ne.node AS employee, nr.node AS employer,
-          sector.sector, country.country AS employer_country, a.address, emp.start_date,
+          sector.sector, country.country AS employer_country, a.address, a.phone, emp.start_date,
           emp.end_date, emp.occupation, emp.declared, emp.evidence
         FROM emp JOIN g_node ne ON ne.entity_id = emp.employee
         LEFT JOIN g_node nr ON nr.entity_id = emp.employer

@@ -23,6 +23,8 @@ Signals (kind, strength: strong 3, medium 2, weak 1 point; a kind counts once pe
   (``network.roles.HIGH_RISK_SECTORS``) at a declared wage below the full-time statutory minimum
   in force when the registration started (``wages.py``; part-time work is lawful, hence not
   strong): medium.
+- ``shared_contact_phone``: the person is registered as an employee with a phone that at least
+  ``phone_min`` registered employees give (a gangmaster's, as inspectors find): medium.
 - ``crowded_address``: the person is registered as an employee at an address where at least
   ``address_min`` employees are registered: weak.
 
@@ -68,7 +70,8 @@ OFFENDER_ROLES = (
 )  # fmt: skip
 SHOWN = 20  # evidence rows kept per signal in a finding
 SIGNALS = ("note_indicators", "wages_for_another", "wages_passed_on", "travelled_with_suspect",
-           "network_role_victim", "below_minimum_wage", "crowded_address")  # fmt: skip
+           "network_role_victim", "below_minimum_wage", "shared_contact_phone",
+           "crowded_address")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ class LeadParams:
     pass_days: int = 3
     pass_times: int = 2  # salaries passed on
     travel_max_group: int = 9  # travellers in one vehicle on one day (more: a coach, a ferry)
+    phone_min: int = 3  # registered employees giving one phone
 
     @classmethod
     def parse(cls, values: dict[str, str]) -> LeadParams:
@@ -191,6 +195,16 @@ def find_leads(
         why = _below_minimum(e)
         if why:
             add(e["employee"], "below_minimum_wage", "medium", e["evidence"], why)
+    # -- registrations: many workers giving one phone (a gangmaster's) --------------------------
+    by_phone: dict[str, dict[str, str]] = defaultdict(dict)
+    for e in vt.employments.to_pylist():
+        if e["phone"]:
+            by_phone[str(e["phone"])][e["employee"]] = e["evidence"]
+    for phone, people in by_phone.items():
+        if len(people) >= p.phone_min:
+            for person, ev in people.items():
+                add(person, "shared_contact_phone", "medium", ev,
+                    f"{len(people)} registered employees give the phone {phone}")  # fmt: skip
     # -- registrations: many employees at one address -------------------------------------------
     at: dict[str, dict[str, str]] = defaultdict(dict)
     for e in vt.employments.to_pylist():
