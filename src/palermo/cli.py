@@ -79,6 +79,10 @@ victims_app.add_typer(case_app, name="case")
 provider_app = typer.Typer(help="The directory of service providers.", no_args_is_help=True)
 victims_app.add_typer(provider_app, name="provider")
 app.add_typer(audit_app, name="audit")
+estimate_app = typer.Typer(
+    help="How many victims are we not seeing: multiple-systems estimation.", no_args_is_help=True
+)
+app.add_typer(estimate_app, name="estimate")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -1560,6 +1564,72 @@ def finance_score(
         out.print(f"  {r['label']}: {r['score']:.3f} {r['patterns'] or ''}", markup=False)
     for note in result["notes"]:
         out.print(f"note: {note}", markup=False)
+
+
+@estimate_app.command("mse")
+def estimate_mse(
+    counts: Annotated[
+        Path,
+        typer.Argument(
+            help="Overlap table: one 0/1 column per list and count (cases per history)."
+        ),
+    ],
+    method: Annotated[
+        str,
+        typer.Option(help="aic | bic (forward stepwise), pvalue (SparseMSE's rule) or main."),
+    ] = "aic",
+    threshold: Annotated[
+        int, typer.Option(help="Cases two lists must share for their interaction to be tried.")
+    ] = 1,
+    pthresh: Annotated[float, typer.Option(help="p-value threshold for --method pvalue.")] = 0.02,
+    bootstrap: Annotated[
+        int, typer.Option(help="Parametric bootstrap replicates (0: profile likelihood only).")
+    ] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 1,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Folder for estimate.json, models.csv, models.svg."),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Estimate the hidden population from overlapping lists (Poisson log-linear models of the
+    capture histories; the unseen cell is exp(intercept)): main effects plus the two-list
+    interactions chosen by forward stepwise AIC, BIC or p-value, each candidate checked for an
+    existing, identifiable maximum likelihood estimate (dropped, and said so, where not), with a
+    profile-likelihood 95% interval (and a parametric bootstrap on request), every model tried,
+    and warnings on sparse or non-overlapping lists.
+
+    Example: palermo estimate mse uk2013_six_lists.csv --method aic --out mse
+    """
+    from palermo.estimate.mse import estimate, read_counts, write_outputs
+
+    if bootstrap < 0 or threshold < 0 or not 0 < pthresh < 1:
+        raise PalermoError("--bootstrap and --threshold must be >= 0, --pthresh between 0 and 1")
+    result = estimate(read_counts(counts), method=method, threshold=threshold, pthresh=pthresh,
+                      bootstrap=bootstrap, seed=seed)  # fmt: skip
+    if out_dir is not None:
+        write_outputs(result, out_dir)
+    if json_out:
+        _print_json(result)
+        return
+    iv = result["interval"]
+    out.print(
+        f"{result['observed']:,} seen on {len(result['lists'])} lists; hidden"
+        f" {result['hidden']:,.0f}, total {result['total']:,.0f}"
+        + (f" (95% profile likelihood {iv['total'][0]:,.0f} to {iv['total'][1]:,.0f})"
+           if iv else "")
+        + (f"; bootstrap {result['bootstrap']['total'][0]:,.0f} to"
+           f" {result['bootstrap']['total'][1]:,.0f}" if "bootstrap" in result else ""),
+        markup=False,
+    )  # fmt: skip
+    out.print(f"model: {' + '.join(result['model']['terms'])} ({result['model']['why']};"
+              f" AIC {result['model']['aic']}, BIC {result['model']['bic']})", markup=False)  # fmt: skip
+    dropped = [m for m in result["models_tried"] if m["dropped"]]
+    if dropped:
+        out.print(f"{len(dropped)} candidate models dropped (no MLE, not identifiable or too"
+                  " little overlap): see models.csv", markup=False)  # fmt: skip
+    for wmsg in result["warnings"]:
+        out.print(f"warning: {wmsg}", markup=False)
 
 
 @victims_app.command("indicators")

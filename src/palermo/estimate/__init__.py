@@ -1,0 +1,1 @@
+"""How many victims are we not seeing: multiple-systems estimation (``mse.py``)."""
