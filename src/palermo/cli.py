@@ -1569,11 +1569,11 @@ def finance_score(
 @estimate_app.command("mse")
 def estimate_mse(
     counts: Annotated[
-        Path,
+        Path | None,
         typer.Argument(
             help="Overlap table: one 0/1 column per list and count (cases per history)."
         ),
-    ],
+    ] = None,
     method: Annotated[
         str,
         typer.Option(help="aic | bic (forward stepwise), pvalue (SparseMSE's rule) or main."),
@@ -1590,6 +1590,28 @@ def estimate_mse(
         Path | None,
         typer.Option("--out", "-o", help="Folder for estimate.json, models.csv, models.svg."),
     ] = None,
+    workspace: Annotated[
+        Path | None,
+        typer.Option(
+            "--workspace",
+            "-w",
+            help="Instead of COUNTS: the workspace's possible victims (victims leads, after"
+            " resolution) over the lists they appear on.",
+        ),
+    ] = None,
+    lists: Annotated[
+        str, typer.Option(help="With -w: what a list is: compartment (agency) or file.")
+    ] = "compartment",
+    include: Annotated[
+        str | None,
+        typer.Option(
+            help="With -w: only these lists (comma-separated), e.g. the agencies that"
+            " identify victims."
+        ),
+    ] = None,
+    by: Annotated[
+        str | None, typer.Option(help="With -w: one estimate per sex, age_group or citizenship.")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Estimate the hidden population from overlapping lists (Poisson log-linear models of the
@@ -1600,21 +1622,53 @@ def estimate_mse(
     and warnings on sparse or non-overlapping lists.
 
     Example: palermo estimate mse uk2013_six_lists.csv --method aic --out mse
+
+    Example: palermo estimate mse -w case-17 --include police,victim-support,labour-inspectorate
     """
-    from palermo.estimate.mse import estimate, read_counts, write_outputs
+    from palermo.estimate.mse import estimate, read_counts, workspace_table, write_outputs
 
     if bootstrap < 0 or threshold < 0 or not 0 < pthresh < 1:
         raise PalermoError("--bootstrap and --threshold must be >= 0, --pthresh between 0 and 1")
-    result = estimate(read_counts(counts), method=method, threshold=threshold, pthresh=pthresh,
-                      bootstrap=bootstrap, seed=seed)  # fmt: skip
+    if (counts is None) == (workspace is None):
+        raise PalermoError("give an overlap table COUNTS or --workspace (one of them)")
+    options: dict[str, Any] = {"method": method, "threshold": threshold, "pthresh": pthresh,
+                               "bootstrap": bootstrap, "seed": seed}  # fmt: skip
+    if workspace is not None:
+        wanted = [x.strip() for x in include.split(",") if x.strip()] if include else None
+        with Workspace.open(workspace) as ws:
+            tables = workspace_table(ws.store, lists, wanted, by)
+        results: dict[str, Any] = {}
+        for name, t in tables.items():
+            try:
+                results[name] = estimate(t, **options)
+            except PalermoError as exc:
+                results[name] = {"error": str(exc), "observed": t.observed}
+            if out_dir is not None and "error" not in results[name]:
+                write_outputs(results[name], out_dir / name if by else out_dir)
+        if json_out:
+            _print_json(results if by else next(iter(results.values())))
+            return
+        for name, r in results.items():
+            if "error" in r:
+                out.print(f"{name}: {r['observed']} seen; no estimate: {r['error']}", markup=False)
+            else:
+                _print_mse(r, f"{name}: " if by else "")
+        return
+    assert counts is not None
+    result = estimate(read_counts(counts), **options)
     if out_dir is not None:
         write_outputs(result, out_dir)
     if json_out:
         _print_json(result)
         return
+    _print_mse(result, "")
+
+
+def _print_mse(result: dict[str, Any], prefix: str) -> None:
     iv = result["interval"]
     out.print(
-        f"{result['observed']:,} seen on {len(result['lists'])} lists; hidden"
+        f"{prefix}{result['observed']:,} seen on {len(result['lists'])} lists"
+        f" ({', '.join(result['lists'])}); hidden"
         f" {result['hidden']:,.0f}, total {result['total']:,.0f}"
         + (f" (95% profile likelihood {iv['total'][0]:,.0f} to {iv['total'][1]:,.0f})"
            if iv else "")

@@ -27,6 +27,7 @@ from schwifty import IBAN
 
 from palermo.api_python import Workspace
 from palermo.cli import main
+from palermo.errors import PalermoError
 from palermo.store import findings as F
 from palermo.victims.leads import LeadParams, find_leads, indicators_in, screen_person
 
@@ -377,3 +378,29 @@ def test_wages_owed_beside_what_was_traced(ws: Path, tmp_path: Path) -> None:
     f = tmp_path / "c.json"
     f.write_text(__import__("json").dumps(claims), encoding="utf-8")
     assert main(["victims", "wages", str(f), "-w", str(ws)]) == 0
+
+
+def test_estimate_table_from_the_workspace(ws: Path) -> None:
+    from palermo.estimate.mse import workspace_table
+    from palermo.store.victims import victim_lists
+
+    with Workspace.open(ws) as w:
+        find_leads(w.store)
+        leads = [f["subject_ids"][0] for f in F.read(w.store, "victims.lead")]
+        on = victim_lists(w.store, leads, "compartment")
+        [t] = workspace_table(w.store).values()
+        [t2] = workspace_table(w.store, include=["victim-support", "police"]).values()
+        by = workspace_table(w.store, by="citizenship")
+        with pytest.raises(PalermoError, match="no possible victim is on"):
+            workspace_table(w.store, include=["victim-support", "nowhere"])
+        with pytest.raises(PalermoError, match="--lists"):
+            workspace_table(w.store, field="phase of the moon")
+    assert t.observed == 5 and set(t.lists) == {x for v in on.values() for x in v}
+    ion = on[next(n for n in leads if "police" in on[n])]
+    assert {"police", "victim-support"} <= ion  # the NGO's and the police's Ion, resolved
+    # on the NGO's and the police's lists only: Mara (NGO), Ion (both)
+    assert t2.lists == ["police", "victim-support"] and t2.observed == 2
+    assert sum(x.observed for x in by.values()) == 5
+    assert main(["estimate", "mse", "-w", str(ws), "--include", "police,victim-support"]) == 0
+    assert main(["estimate", "mse", "-w", str(ws), "--by", "sex"]) == 0
+    assert main(["estimate", "mse"]) != 0  # neither a table nor a workspace

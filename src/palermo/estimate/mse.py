@@ -410,3 +410,55 @@ def write_outputs(result: dict[str, Any], out: Path) -> None:
     fig.tight_layout()
     fig.savefig(out / "models.svg", metadata={"Date": None})
     plt.close(fig)
+
+
+STRATA = ("sex", "age_group", "citizenship")
+
+
+def workspace_table(
+    store: Any, field: str = "compartment", include: list[str] | None = None,
+    by: str | None = None, as_of: Any = None,
+) -> dict[str, Table]:  # fmt: skip
+    """The overlap table(s) of the workspace's possible victims (findings ``victims.lead``, after
+    resolution) over the lists they appear on (``field``: compartment or source file), only the
+    lists in ``include`` when given; one table per stratum of ``by``."""
+    from datetime import date
+
+    from palermo.store import findings as F
+    from palermo.store.victims import victim_lists, victim_tables
+    from palermo.victims.export import GENDER, age_group
+
+    nodes = sorted({f["subject_ids"][0] for f in F.read(store, "victims.lead")})
+    if not nodes:
+        raise PalermoError("no possible victims: run `palermo victims leads -w WS` first")
+    on = victim_lists(store, nodes, field)
+    lists = sorted({x for v in on.values() for x in v} & set(include or []) if include
+                   else {x for v in on.values() for x in v})  # fmt: skip
+    if include:
+        missing = sorted(set(include) - set(lists))
+        if missing:
+            raise PalermoError(f"--include: no possible victim is on {', '.join(missing)}")
+    if len(lists) < 2:
+        raise PalermoError(f"the possible victims appear on {len(lists)} list(s): two are needed")
+    stratum = dict.fromkeys(nodes, "all")
+    if by is not None:
+        if by not in STRATA:
+            raise PalermoError(f"--by {by!r}: one of {', '.join(STRATA)}")
+        people = {r["node"]: r for r in victim_tables(store, "estimate strata").labels.to_pylist()}
+        day = as_of or date.today()
+        for n in nodes:
+            p = people.get(n, {})
+            stratum[n] = {
+                "sex": {"Feminine": "female", "Masculine": "male"}.get(
+                    GENDER.get(str(p.get("gender") or "").lower(), ""), "unknown"),
+                "age_group": age_group(p.get("birth_date"), day),
+                "citizenship": p.get("nationality") or "unknown",
+            }[by]  # fmt: skip
+    tables: dict[str, dict[tuple[int, ...], int]] = {}
+    for n in nodes:
+        h = tuple(int(x in on.get(n, set())) for x in lists)
+        if any(h):
+            c = tables.setdefault(stratum[n], {})
+            c[h] = c.get(h, 0) + 1
+    return {s: table_from(lists, c, f"workspace, lists by {field}" + (f", {by} {s}" if by else ""))
+            for s, c in sorted(tables.items())}  # fmt: skip

@@ -176,3 +176,33 @@ def reveal(store: Store, nodes: list[str], purpose: str) -> None:
                 {"persons": len(nodes), "subjects": sorted(nodes)[:200],
                  "role": store.scope.role},
             )  # fmt: skip
+
+
+LIST_FIELDS = ("compartment", "file")
+
+
+def victim_lists(store: Store, nodes: list[str], field: str) -> dict[str, set[str]]:
+    """For each victim node, the lists it appears on: the compartments (agencies) or the source
+    files of the statements about any entity it stands for (after resolution). Audited."""
+    if field not in LIST_FIELDS:
+        from palermo.errors import PalermoError
+
+        raise PalermoError(f"--lists {field!r}: one of {', '.join(LIST_FIELDS)}")
+    e = store.engine
+    prepare_nodes(store)
+    cond, params = store.scope.sql_filter("s.compartment")
+    column = "s.compartment" if field == "compartment" else "ev.original_name"
+    e.execute("CREATE OR REPLACE TEMP TABLE v_nodes (node VARCHAR)")
+    if nodes:
+        e.execute("INSERT INTO v_nodes SELECT unnest(?::VARCHAR[])", [sorted(set(nodes))])
+    rows = e.rows(
+        f"""SELECT n.node, list(DISTINCT {column} ORDER BY {column})
+        FROM statements s JOIN evidence ev ON ev.sha256 = s.evidence_sha256
+        JOIN g_node n ON n.entity_id = s.entity_id JOIN v_nodes v ON v.node = n.node
+        WHERE {cond} GROUP BY n.node""",
+        params,
+    )
+    with e.transaction():
+        audit.append(e, store.scope.actor, "victims.read", f"estimate lists by {field}",
+                     {"victims": len(nodes), "role": store.scope.role})  # fmt: skip
+    return {str(r[0]): set(r[1]) for r in rows}
