@@ -77,6 +77,16 @@ def test_analyze_and_disrupt_the_case(sim: tuple[Path, Path], tmp_path: Path) ->
     assert last["money_handlers"] > last["final_exploiters"]  # the money goes past the exploiters
     with Workspace.open(ws) as w:
         kinds = {row["kind"] for row in w.sql("SELECT DISTINCT kind FROM findings").to_pylist()}
+        victims = w.findings("network.role.victim")
+        names = {
+            r["value"]
+            for r in w.sql(
+                "SELECT value FROM statements WHERE prop = 'name' AND schema = 'Person'"
+            ).to_pylist()
+        }
+    # who may be a victim is named by pseudonym in the stored finding, never by name
+    assert victims and all("(V-" in f["explanation"] for f in victims)
+    assert not any(n in f["explanation"] for f in victims for n in names if len(n) > 6)
     assert {
         "network.key_player",
         "network.broker",

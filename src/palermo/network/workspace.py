@@ -488,7 +488,7 @@ def analyse_workspace(
         for e, ev in zip(g.es, net.edge_evidence, strict=True):
             w.writerow([names[e.source], names[e.target], e["layers"], _r(e["weight"]), e["n"],
                         _r(e["amount"]), ";".join(ev)])  # fmt: skip
-    findings = _findings(a) if save_findings else []
+    findings = _findings(a, store) if save_findings else []
     params = {"layers": net.layers, "since": _iso(since), "until": _iso(until),
               "key_players": key_player_k, "resolution": resolution, "seed": SEED}  # fmt: skip
     stored = F.replace(store, "network.", findings, params) if save_findings else 0
@@ -577,7 +577,9 @@ def _brokerage_roles(
     return out
 
 
-def _findings(a: Analysis) -> list[F.Finding]:
+def _findings(a: Analysis, store: Store) -> list[F.Finding]:
+    from palermo.store.victims import pseudonym
+
     g, names, pos = a.net.graph, a.net.names, a.pos
     params = {"layers": a.net.layers, "seed": SEED}
     found: list[F.Finding] = []
@@ -620,9 +622,11 @@ def _findings(a: Analysis) -> list[F.Finding]:
         if role == "none" or g.vs[v]["kind"] not in ("Person", "LegalEntity", "phone", "account"):
             continue
         why = a.model.explain(a.x[v], role)
+        # who may be a victim is victim data: a stored finding names them by pseudonym only
+        shown = pseudonym(store, names[v]) if role == "victim" else g.vs[v]["label"]
         found.append(F.Finding(
             f"network.role.{role}", [names[v]], round(p, 4),
-            f"Role {role.replace('_', ' ')} ({g.vs[v]['label']}), probability {p:.2f} by the"
+            f"Role {role.replace('_', ' ')} ({shown}), probability {p:.2f} by the"
             f" role model (multinomial logistic regression on behaviour, trained on simulated"
             f" cases; an offender role is asserted at {ROLE_THRESHOLD} or above); driven by "
             + ", ".join(f"{c['feature']} = {c['value']}" for c in why)
