@@ -1576,8 +1576,14 @@ def estimate_mse(
     ] = None,
     method: Annotated[
         str,
-        typer.Option(help="aic | bic (forward stepwise), pvalue (SparseMSE's rule) or main."),
+        typer.Option(
+            help="aic | bic (forward stepwise), pvalue (SparseMSE's rule), main, or lcm (a"
+            " Bayesian latent-class model for heterogeneous catchability, LCMCR-like)."
+        ),
     ] = "aic",
+    samples: Annotated[int, typer.Option(help="lcm: posterior draws kept.")] = 4000,
+    burnin: Annotated[int, typer.Option(help="lcm: sweeps discarded first.")] = 1000,
+    classes: Annotated[int, typer.Option(help="lcm: most latent classes.")] = 10,
     threshold: Annotated[
         int, typer.Option(help="Cases two lists must share for their interaction to be tried.")
     ] = 1,
@@ -1633,6 +1639,13 @@ def estimate_mse(
         raise PalermoError("give an overlap table COUNTS or --workspace (one of them)")
     options: dict[str, Any] = {"method": method, "threshold": threshold, "pthresh": pthresh,
                                "bootstrap": bootstrap, "seed": seed}  # fmt: skip
+    run: Any = estimate
+    if method == "lcm":
+        from palermo.estimate.lcm import lcm_estimate
+
+        def run(t: Any, **_: Any) -> dict[str, Any]:
+            return lcm_estimate(t, classes=classes, samples=samples, burnin=burnin, seed=seed)
+
     if workspace is not None:
         wanted = [x.strip() for x in include.split(",") if x.strip()] if include else None
         with Workspace.open(workspace) as ws:
@@ -1640,7 +1653,7 @@ def estimate_mse(
         results: dict[str, Any] = {}
         for name, t in tables.items():
             try:
-                results[name] = estimate(t, **options)
+                results[name] = run(t, **options)
             except PalermoError as exc:
                 results[name] = {"error": str(exc), "observed": t.observed}
             if out_dir is not None and "error" not in results[name]:
@@ -1655,7 +1668,7 @@ def estimate_mse(
                 _print_mse(r, f"{name}: " if by else "")
         return
     assert counts is not None
-    result = estimate(read_counts(counts), **options)
+    result = run(read_counts(counts), **options)
     if out_dir is not None:
         write_outputs(result, out_dir)
     if json_out:
@@ -1670,14 +1683,15 @@ def _print_mse(result: dict[str, Any], prefix: str) -> None:
         f"{prefix}{result['observed']:,} seen on {len(result['lists'])} lists"
         f" ({', '.join(result['lists'])}); hidden"
         f" {result['hidden']:,.0f}, total {result['total']:,.0f}"
-        + (f" (95% profile likelihood {iv['total'][0]:,.0f} to {iv['total'][1]:,.0f})"
+        + (f" ({iv['method']}: {iv['total'][0]:,.0f} to {iv['total'][1]:,.0f})"
            if iv else "")
         + (f"; bootstrap {result['bootstrap']['total'][0]:,.0f} to"
            f" {result['bootstrap']['total'][1]:,.0f}" if "bootstrap" in result else ""),
         markup=False,
     )  # fmt: skip
-    out.print(f"model: {' + '.join(result['model']['terms'])} ({result['model']['why']};"
-              f" AIC {result['model']['aic']}, BIC {result['model']['bic']})", markup=False)  # fmt: skip
+    m = result["model"]
+    fit = f"; AIC {m['aic']}, BIC {m['bic']}" if "aic" in m else ""
+    out.print(f"model: {' + '.join(m['terms'])} ({m['why']}{fit})", markup=False)
     dropped = [m for m in result["models_tried"] if m["dropped"]]
     if dropped:
         out.print(f"{len(dropped)} candidate models dropped (no MLE, not identifiable or too"

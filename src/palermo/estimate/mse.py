@@ -370,7 +370,8 @@ def estimate(
 
 def write_outputs(result: dict[str, Any], out: Path) -> None:
     """estimate.json, models.csv (every model tried) and models.svg (the estimate of each
-    fitted candidate against its AIC, the chosen one marked): static, nothing fetched."""
+    fitted candidate against its AIC, the chosen one marked; log-linear methods only): static,
+    nothing fetched."""
     import json
 
     import matplotlib
@@ -392,6 +393,8 @@ def write_outputs(result: dict[str, Any], out: Path) -> None:
                         None if hidden is None else round(hidden + result["observed"], 1),
                         m["aic"], m["bic"], m.get("p_value"), m["dropped"]])  # fmt: skip
     fitted = [m for m in result["models_tried"] if m["hidden"] is not None]
+    if "aic" not in result["model"]:  # a model without candidates (lcm): nothing to plot
+        return
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.scatter([m["aic"] for m in fitted], [m["hidden"] + result["observed"] for m in fitted],
                s=12, color="#7a869a", label="candidate models")  # fmt: skip
