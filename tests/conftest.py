@@ -143,3 +143,14 @@ def snapshot() -> Callable[[Workspace], dict[str, Any]]:
         }
 
     return take
+
+
+def accept_same_names(workspace: Workspace, review: float) -> None:
+    """Resolve, then do what an analyst would on a workspace too small for the model to be sure:
+    lower the review bar to ``review`` and accept every pair of the same name, and resolve
+    again with those decisions."""
+    workspace.resolve(review=review)
+    for pair in workspace.review_queue(limit=100):
+        if pair["left"]["name"] == pair["right"]["name"]:
+            workspace.decide(pair["left"]["id"], pair["right"]["id"], "accept")
+    workspace.resolve()

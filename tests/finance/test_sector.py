@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from schwifty import IBAN
 
+from conftest import accept_same_names
 from palermo.api_python import Workspace
 from palermo.cli import main
 from palermo.finance.sector import SectorParams, cash_vs_sector
@@ -83,11 +84,7 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
         # eighteen records, each name twice: too few for the model to be sure of any pair (the
         # name's own frequency counts against it), so the analyst reviews them and accepts the
         # holders that are the registered companies of the same name
-        w.resolve(review=0.5)
-        for pair in w.review_queue(limit=100):
-            if pair["left"]["name"] == pair["right"]["name"]:
-                w.decide(pair["left"]["id"], pair["right"]["id"], "accept")
-        w.resolve()
+        accept_same_names(w, review=0.5)
     return d / "ws"
 
 

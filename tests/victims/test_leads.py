@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 from schwifty import IBAN
 
+from conftest import accept_same_names
 from palermo.api_python import Workspace
 from palermo.cli import main
 from palermo.errors import PalermoError
@@ -131,11 +132,7 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
         # the NGO's and the police's Ion Rusu, the register's and the border's Cara Moss (same
         # name and birth date): too few records for the model to merge them alone; the analyst
         # accepts the pairs from the review queue
-        w.resolve(review=0.05)
-        for pair in w.review_queue(limit=100):
-            if pair["left"]["name"] == pair["right"]["name"]:
-                w.decide(pair["left"]["id"], pair["right"]["id"], "accept")
-        w.resolve()
+        accept_same_names(w, review=0.05)
     return d / "ws"
 
 

@@ -141,10 +141,15 @@ def victim_tables(store: Store, purpose: str) -> VictimTables:
 
 
 def _key(store: Store) -> bytes:
+    # kept on the open store: a pseudonym is asked for once per person shown
+    cached: bytes | None = getattr(store, "_victim_key", None)
+    if cached is not None:
+        return cached
     e = store.engine
     rows = e.rows("SELECT value FROM settings WHERE name = 'victim_pseudonym_key'")
     if rows:
-        return bytes.fromhex(str(rows[0][0]))
+        store._victim_key = bytes.fromhex(str(rows[0][0]))  # type: ignore[attr-defined]
+        return store._victim_key  # type: ignore[attr-defined,no-any-return]
     key = secrets.token_hex(32)
     with e.transaction():
         e.execute(
@@ -152,7 +157,8 @@ def _key(store: Store) -> bytes:
             [key, datetime.now(UTC).isoformat()],
         )
         audit.append(e, store.scope.actor, "victims.pseudonym_key", None, {"made": True})
-    return bytes.fromhex(key)
+    store._victim_key = bytes.fromhex(key)  # type: ignore[attr-defined]
+    return store._victim_key  # type: ignore[attr-defined,no-any-return]
 
 
 def pseudonym(store: Store, node: str) -> str:

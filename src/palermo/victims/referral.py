@@ -118,11 +118,17 @@ def state(c: dict[str, Any], today: date | None = None) -> dict[str, Any]:
     }
 
 
-def _case_view(store: Store, c: dict[str, Any], today: date | None) -> dict[str, Any]:
-    vt = victim_tables(store, f"victims.case {c['case_id']}")
-    name = next((r["label"] for r in vt.labels.to_pylist() if r["node"] == c["person"]), None)
+def _names(store: Store, purpose: str) -> dict[str, str]:
+    return {r["node"]: r["label"] for r in victim_tables(store, purpose).labels.to_pylist()}
+
+
+def _case_view(
+    store: Store, c: dict[str, Any], today: date | None, names: dict[str, str] | None = None
+) -> dict[str, Any]:
+    names = names if names is not None else _names(store, f"victims.case {c['case_id']}")
     reveal(store, [c["person"]], f"victims.case {c['case_id']}")
-    return {**c, "label": shown_label(store, c["person"], name), **state(c, today)}
+    return {**c, "label": shown_label(store, c["person"], names.get(c["person"])),
+            **state(c, today)}  # fmt: skip
 
 
 def open_case(store: Store, person: str, on: date | None = None) -> dict[str, Any]:
@@ -207,9 +213,10 @@ def show(store: Store, case_id: str, today: date | None = None) -> dict[str, Any
 
 
 def list_cases(store: Store, today: date | None = None) -> list[dict[str, Any]]:
+    names = _names(store, "victims.case list")  # once for every case, not once per case
     out = []
     for cid in R.case_ids(store):
-        v = show(store, cid, today)
+        v = _case_view(store, R.case(store, cid), today, names)
         out.append({k: v[k] for k in ("case_id", "label", "stage", "consent", "deadlines",
                                       "next_step")})  # fmt: skip
     return out
