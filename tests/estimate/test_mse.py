@@ -11,7 +11,7 @@ import pytest
 
 from palermo.cli import main
 from palermo.errors import PalermoError
-from palermo.estimate.mse import check, estimate, read_counts, table_from
+from palermo.estimate.mse import check, estimate, fit, read_counts, table_from
 
 UK = Path(__file__).resolve().parents[1] / "data" / "mse" / "uk2013_six_lists.csv"
 
@@ -75,15 +75,18 @@ def test_dependent_lists_the_interaction_recovers_the_size() -> None:
     assert lo <= n <= hi
 
 
-def test_no_mle_when_an_interaction_meets_only_zeros() -> None:
-    # A and B never together: with A:B the MLE does not exist
+def test_lists_that_share_no_case_are_at_minus_infinity() -> None:
+    # A and B never together: the ordinary MLE of A:B does not exist, its extended MLE is minus
+    # infinity (Chan, Silverman & Vincent 2021): the A-and-B histories leave the fit
     t = table_from(["A", "B", "C"], {(1, 0, 0): 30, (0, 1, 0): 20, (0, 0, 1): 25,
                                      (1, 0, 1): 10, (0, 1, 1): 5})  # fmt: skip
-    assert "does not exist" in check(t, [(0, 1)])
-    assert check(t, []) == ""
-    r = estimate(t, threshold=0)
-    assert any("does not exist" in m["dropped"] for m in r["models_tried"])
-    assert "A:B" not in r["model"]["terms"]
+    assert check(t, [(0, 1)]) == "" and check(t, []) == ""
+    f = fit(t, [(0, 1)])
+    assert f.empty == [(0, 1)] and "A:B" not in f.params
+    assert f.fitted[(t.histories[:, 0] == 1) & (t.histories[:, 1] == 1)].sum() == 0
+    assert f.aic == pytest.approx(fit(t, []).aic - 2 * (f.loglik - fit(t, []).loglik) + 2)
+    r = estimate(t, threshold=0, method="aic")
+    assert any(m["terms"] == ["A:B"] and not m["dropped"] for m in r["models_tried"])
     r1 = estimate(t)  # threshold 1: not even tried, said so
     assert any(m["dropped"].startswith("overlap 0") for m in r1["models_tried"])
 

@@ -13,9 +13,13 @@ exp(intercept) (Fienberg 1972; as the UK Home Office study did, Silverman 2014).
   a candidate when its two lists share at least ``threshold`` cases (SparseMSE's threshold on
   overlap counts).
 - Selection: forward stepwise from the main effects, adding at each step the interaction that
-  lowers the criterion (AIC or BIC) most, until none does; or the one with the smallest
-  likelihood-ratio p-value while it is below ``pthresh`` (SparseMSE's rule, 0.02); or ``main``
-  (independence).
+  lowers the criterion (AIC, or BIC with the log of the cases seen, as Rcapture) most, until
+  none does; or SparseMSE's rule (``stepwisefit``): the interaction whose overlap count is least
+  likely, as a Poisson tail, under the current fit, while that p-value is below ``pthresh``
+  (0.02); or ``main`` (independence).
+- Lists that share no case: their interaction, where a model has it (``threshold`` 0), is at
+  minus infinity (the extended MLE of Chan, Silverman & Vincent 2021): the histories holding
+  both lists are structural zeros, out of the fit, the parameter still counted in AIC/BIC.
 - Intervals: profile likelihood for the unseen cell (the intercept held at each value, the rest
   refitted, chi-square(1) at 95%), and, on request, a parametric bootstrap (counts drawn from the
   fitted model, the selected model refitted on each: the selection is not repeated, which the
@@ -37,7 +41,7 @@ from typing import Any
 
 import numpy as np
 from scipy.optimize import brentq, linprog
-from scipy.stats import chi2
+from scipy.stats import chi2, poisson
 
 from palermo.errors import PalermoError
 
@@ -69,6 +73,7 @@ class Fit:
     ok: bool = True
     why: str = ""
     fitted: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    empty: list[tuple[int, int]] = field(default_factory=list)  # interactions at minus infinity
 
 
 def read_counts(path: Path) -> Table:
@@ -125,22 +130,42 @@ def table_from(lists: list[str], counts: dict[tuple[int, ...], int], source: str
     )
 
 
+def _empty(t: Table, terms: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The interactions whose two lists share no case: their extended MLE is minus infinity."""
+    return [(a, b) for a, b in terms if overlap(t, a, b) == 0]
+
+
+def _kept(t: Table, terms: list[tuple[int, int]]) -> np.ndarray:
+    """The cells the model can fill: an interaction at minus infinity makes every history holding
+    both its lists a structural zero, so those cells leave the fit (SparseMSE's ``buildmodel``)."""
+    keep = np.ones(len(t.counts), dtype=bool)
+    for a, b in _empty(t, terms):
+        keep &= ~((t.histories[:, a] == 1) & (t.histories[:, b] == 1))
+    return keep
+
+
 def _design(t: Table, terms: list[tuple[int, int]]) -> np.ndarray:
-    cols = [np.ones(len(t.counts))] + [t.histories[:, i] for i in range(len(t.lists))]
-    cols += [t.histories[:, a] * t.histories[:, b] for a, b in terms]
+    """Intercept, main effects and the interactions that are estimated (not at minus infinity),
+    on the cells the model can fill."""
+    keep, free = _kept(t, terms), [p for p in terms if p not in _empty(t, terms)]
+    h = t.histories[keep]
+    cols = [np.ones(len(h))] + [h[:, i] for i in range(len(t.lists))]
+    cols += [h[:, a] * h[:, b] for a, b in free]
     return np.column_stack(cols).astype(np.float64)
 
 
 def _names(t: Table, terms: list[tuple[int, int]]) -> list[str]:
-    return ["intercept", *t.lists, *(f"{t.lists[a]}:{t.lists[b]}" for a, b in terms)]
+    free = [p for p in terms if p not in _empty(t, terms)]
+    return ["intercept", *t.lists, *(f"{t.lists[a]}:{t.lists[b]}" for a, b in free)]
 
 
 def check(t: Table, terms: list[tuple[int, int]]) -> str:
-    """'' when the model's MLE exists and is identifiable on this table, else why not."""
-    x = _design(t, terms)
+    """'' when the model's (extended) MLE exists and is identifiable on this table, else why
+    not; an interaction of two lists that share no case is at minus infinity, its cells out."""
+    x, y = _design(t, terms), t.counts[_kept(t, terms)]
     if np.linalg.matrix_rank(x) < x.shape[1]:
         return "not identifiable: the design has fewer independent cells than parameters"
-    zero, pos = t.counts == 0, t.counts > 0
+    zero, pos = y == 0, y > 0
     if not zero.any():
         return ""
     # Fienberg & Rinaldo: no MLE iff some d gives X d >= 0 on the zero cells, = 0 on the
@@ -167,12 +192,13 @@ def fit(t: Table, terms: list[tuple[int, int]], offset: float | None = None) -> 
     why = check(t, terms)
     if why:
         return Fit(terms, math.nan, -math.inf, math.inf, math.inf, {}, math.nan, 0, False, why)
-    x = _design(t, terms)
+    x, keep = _design(t, terms), _kept(t, terms)
+    y = t.counts[keep]
     if offset is not None:
-        model = sm.GLM(t.counts, x[:, 1:], family=sm.families.Poisson(),
-                       offset=np.full(len(t.counts), offset))  # fmt: skip
+        model = sm.GLM(y, x[:, 1:], family=sm.families.Poisson(),
+                       offset=np.full(len(y), offset))  # fmt: skip
     else:
-        model = sm.GLM(t.counts, x, family=sm.families.Poisson())
+        model = sm.GLM(y, x, family=sm.families.Poisson())
     with warnings.catch_warnings():
         # identifiability and existence are checked above; statsmodels' own warnings on
         # saturated fits (no residual degrees of freedom) say nothing more
@@ -181,21 +207,26 @@ def fit(t: Table, terms: list[tuple[int, int]], offset: float | None = None) -> 
         r = model.fit()
     params = np.asarray(r.params, dtype=np.float64)
     b0 = float(offset) if offset is not None else float(params[0])
-    k = x.shape[1]
-    n_cells = len(t.counts)
+    # every parameter counts in the penalties, those at minus infinity too (as SparseMSE's AIC)
+    k = 1 + len(t.lists) + len(terms)
     ll = float(r.llf)
+    fitted = np.zeros(len(t.counts))
+    fitted[keep] = np.asarray(r.fittedvalues, dtype=np.float64)  # structural zeros stay 0
     return Fit(
         terms=terms,
         hidden=math.exp(b0),
         loglik=ll,
         aic=2 * k - 2 * ll,
-        bic=k * math.log(n_cells) - 2 * ll,
+        # log of the cases seen, not of the cells: Rcapture's BIC, as Silverman, Chan & Vincent
+        # (2024) use it; with it the published BIC-chosen UK and Kosovo figures are reproduced
+        bic=k * math.log(max(t.observed, 2)) - 2 * ll,
         params=dict(
             zip(_names(t, terms)[1 if offset is not None else 0 :], params.tolist(), strict=True)
         ),
         deviance=float(r.deviance),
         df_resid=int(r.df_resid),
-        fitted=np.asarray(r.fittedvalues, dtype=np.float64),
+        fitted=fitted,
+        empty=_empty(t, terms),
     )
 
 
@@ -204,13 +235,25 @@ def overlap(t: Table, a: int, b: int) -> int:
     return int(t.counts[both].sum())
 
 
+def overlap_p_value(t: Table, current: Fit, a: int, b: int) -> float:
+    """How surprising the cases on both lists a and b are under the current model: the overlap
+    N*_ab against a Poisson of mean the fitted count of every history holding both, the smaller
+    tail (SparseMSE's ``stepwisefit``, Chan, Silverman & Vincent 2021, section 3.2). The overlap
+    alone is what the interaction would fit, so no refit is needed to score it."""
+    both = (t.histories[:, a] == 1) & (t.histories[:, b] == 1)
+    mean, seen = float(current.fitted[both].sum()), overlap(t, a, b)
+    return float(min(poisson.cdf(seen, mean), poisson.sf(seen - 1, mean)))
+
+
 def select(
     t: Table, method: str = "aic", threshold: int = 1, pthresh: float = 0.02
 ) -> tuple[Fit, list[dict[str, Any]]]:
-    """Forward stepwise from the main effects by AIC, BIC or p-value (the interaction with the
-    smallest likelihood-ratio p-value, while below ``pthresh``: SparseMSE's stepwise rule, with
-    its default 0.02), or the main effects alone: the chosen fit and every model tried, with
-    its criterion or why it was dropped."""
+    """Forward stepwise from the main effects by AIC, BIC or p-value (SparseMSE's
+    ``stepwisefit``: the interaction whose overlap is least likely under the current model,
+    ``overlap_p_value``, while below ``pthresh``, its default 0.02; a candidate whose MLE does
+    not exist or is not identifiable is passed over), or the main effects alone: the chosen fit
+    and every model tried, with its criterion or why it was dropped. With ``threshold`` 0, lists
+    that share no case are candidates too, their interaction at minus infinity (as SparseMSE)."""
     if method not in METHODS:
         raise PalermoError(f"--method {method!r}: one of {', '.join(METHODS)}")
     tried: list[dict[str, Any]] = []
@@ -249,7 +292,7 @@ def select(
             if not cand.ok:
                 continue
             if crit == "p":
-                p = float(chi2.sf(max(0.0, 2 * (cand.loglik - current.loglik)), 1))
+                p = overlap_p_value(t, current, *pair)
                 tried[-1]["p_value"] = round(p, 6)
                 if p < best_p:
                     best, best_p = cand, p
@@ -332,7 +375,7 @@ def estimate(
             "why": {
                 "aic": "forward stepwise, lowest AIC",
                 "bic": "forward stepwise, lowest BIC",
-                "pvalue": f"forward stepwise, likelihood-ratio p < {pthresh}",
+                "pvalue": f"forward stepwise (SparseMSE's rule), overlap p < {pthresh}",
                 "main": "independence of the lists (main effects only)",
             }[method],
             "aic": round(chosen.aic, 3),
@@ -340,6 +383,7 @@ def estimate(
             "deviance": round(chosen.deviance, 3),
             "df_resid": chosen.df_resid,
             "parameters": {k: round(v, 5) for k, v in chosen.params.items()},
+            "at_minus_infinity": [f"{t.lists[a]}:{t.lists[b]}" for a, b in chosen.empty],
         },
         "hidden": round(chosen.hidden, 1),
         "total": round(chosen.hidden + t.observed, 1),
