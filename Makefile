@@ -5,8 +5,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEMO_WS ?= demo-workspace
 DEMO_CASE ?= demo-case
+DEMO_SERVE ?= 1
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,15 +18,28 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Builds the demo workspace (once: `make clean` to rebuild), then serves it at 127.0.0.1:8765 with
+# the logins it printed (DEMO_SERVE=0: build only).
 demo: $(STAMP)
-	$(BIN)/palermo demo --workspace $(DEMO_WS) --case $(DEMO_CASE)
+	@if [ -f $(DEMO_WS)/palermo.duckdb ]; then \
+	  echo "$(DEMO_WS) exists (make clean to rebuild); logins in $(DEMO_CASE)/logins.txt"; \
+	else $(BIN)/palermo demo --workspace $(DEMO_WS) --case $(DEMO_CASE); fi
+	@if [ "$(DEMO_SERVE)" = 1 ]; then \
+	  $(BIN)/palermo serve --workspace $(DEMO_WS) --rates $(DEMO_CASE)/fx_rates.csv; fi
+
+# The browser tests drive Debian's Chromium (Playwright's own browser download cannot work offline).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
-test: lint
+test: lint browser
 	$(BIN)/pytest -q
 
 bench: $(STAMP)
@@ -40,4 +54,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/finance.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_WS) $(DEMO_CASE) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_WS) $(DEMO_CASE) .pytest_cache .mypy_cache .ruff_cache build

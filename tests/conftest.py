@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -154,3 +155,54 @@ def accept_same_names(workspace: Workspace, review: float) -> None:
         if pair["left"]["name"] == pair["right"]["name"]:
             workspace.decide(pair["left"]["id"], pair["right"]["id"], "accept")
     workspace.resolve()
+
+
+# -- a served workspace (API and browser tests) --------------------------------------------------
+# The tiny simulated case that `make demo` builds at full size (with its demo logins), plus an
+# entity from an ad whose name is an HTML injection.
+XSS = "<img src=x onerror=alert(1)>"
+
+
+@dataclass
+class Served:
+    root: Path
+    case: Path
+    passwords: dict[str, str]
+    victim: str  # a possible victim (victims.lead) with a name
+    victim_name: str
+    xss: str  # the entity named XSS (compartment osint)
+    police_only: str  # a person only the police compartment holds
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Served:
+    base = tmp_path_factory.mktemp("served")
+    from palermo.cli import main
+
+    ws, case = base / "ws", base / "case"
+    assert main(["demo", "--workspace", str(ws), "--case", str(case), "--scale", "tiny"]) == 0
+    passwords = {}
+    for line in (case / "logins.txt").read_text().splitlines():
+        name, password, *_ = line.split()
+        passwords[name] = password
+    src = base / "xss.csv"
+    with open(src, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "full_name", "phone"])
+        w.writerow(["X1", XSS, "+40 721 000 999"])
+    with Workspace.open(ws, actor="test") as w2:
+        w2.ingest(src, mapping="persons", compartment="osint")
+        e = w2.store.engine
+        victim, victim_name = e.rows(
+            "SELECT f.subject_ids[1], s.value FROM findings f JOIN statements s"
+            " ON s.entity_id = f.subject_ids[1] AND s.prop = 'name'"
+            " WHERE f.kind = 'victims.lead' ORDER BY 1 LIMIT 1"
+        )[0]
+        xss = e.rows("SELECT entity_id FROM statements WHERE prop = 'name' AND value = ?", [XSS])[
+            0
+        ][0]
+        police_only = e.rows(
+            "SELECT entity_id FROM statements WHERE schema = 'Person' GROUP BY entity_id"
+            " HAVING bool_and(compartment = 'police') ORDER BY 1 LIMIT 1"
+        )[0][0]
+    return Served(ws, case, passwords, victim, victim_name, xss, police_only)

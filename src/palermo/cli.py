@@ -83,6 +83,11 @@ estimate_app = typer.Typer(
     help="How many victims are we not seeing: multiple-systems estimation.", no_args_is_help=True
 )
 app.add_typer(estimate_app, name="estimate")
+user_app = typer.Typer(
+    help="Accounts of the web application and the REST API (run by the workspace's owner).",
+    no_args_is_help=True,
+)
+app.add_typer(user_app, name="user")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -454,6 +459,150 @@ def audit_verify(workspace: WorkspaceOpt = DEFAULT_WS, json_out: JsonOpt = False
         out.print(f"audit log intact: {check.records} records")
     if not check.ok:
         raise PalermoError(f"audit log broken at record {check.first_bad_seq}: {check.problem}")
+
+
+# -- accounts and the web application ----------------------------------------------------------
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        line = sys.stdin.readline().rstrip("\r\n")
+    else:
+        import getpass
+
+        line = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != line:
+            raise PalermoError("the two passwords differ")
+    return line
+
+
+@user_app.command("add")
+def user_add(
+    name: Annotated[str, typer.Argument(help="User name (letters, digits, . _ @ -).")],
+    role: Annotated[
+        str,
+        typer.Option(
+            "--role",
+            help="admin, analyst, investigator, prosecutor, victim-support, inspector or partner.",
+        ),
+    ],
+    compartment: Annotated[
+        list[str] | None,
+        typer.Option("--compartment", help="A compartment the user may see (repeat for several)."),
+    ] = None,
+    password_stdin: Annotated[
+        bool,
+        typer.Option("--password-stdin", help="Read the password from the first line of stdin."),
+    ] = False,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    json_out: JsonOpt = False,
+) -> None:
+    """Add a user with a role and compartments; the password (at least 10 characters) is kept
+    as an argon2 hash. Victims' names are shown to victim-support, investigator, prosecutor and
+    inspector; everyone else sees pseudonyms.
+
+    Example: printf '%s\\n' "$PW" | palermo user add ana --role analyst --compartment police --password-stdin
+    """  # fmt: skip
+    password = _read_password(password_stdin)
+    from palermo.store import users
+
+    with Workspace.open(workspace) as ws:
+        user = users.add_user(ws.store, name, role, password, compartment or [])
+    if json_out:
+        _print_json(
+            {"name": user.name, "role": user.role, "compartments": sorted(user.compartments)}
+        )
+    else:
+        out.print(f"user {user.name} added: {user.role}, compartments"
+                  f" {', '.join(sorted(user.compartments)) or '(none yet: palermo grant)'}",
+                  markup=False)  # fmt: skip
+
+
+@user_app.command("list")
+def user_list(workspace: WorkspaceOpt = DEFAULT_WS, json_out: JsonOpt = False) -> None:
+    """List the users, their roles and compartments.
+
+    Example: palermo user list
+    """
+    from palermo.store import users
+
+    with Workspace.open(workspace) as ws:
+        found = users.list_users(ws.store)
+    if json_out:
+        _print_json(found)
+        return
+    table = Table("user", "role", "compartments", "disabled", "created")
+    for u in found:
+        table.add_row(u["name"], u["role"], ", ".join(u["compartments"]),
+                      "yes" if u["disabled"] else "", u["created_at"])  # fmt: skip
+    out.print(table)
+
+
+@user_app.command("disable")
+def user_disable(
+    name: Annotated[str, typer.Argument(help="User name.")], workspace: WorkspaceOpt = DEFAULT_WS
+) -> None:
+    """Disable a user at once: its sessions and API tokens stop working.
+
+    Example: palermo user disable ana
+    """
+    from palermo.store import users
+
+    with Workspace.open(workspace) as ws:
+        users.disable_user(ws.store, name)
+    out.print(f"user {name} disabled; its sessions and tokens are ended", markup=False)
+
+
+@app.command()
+def grant(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    compartment: Annotated[str, typer.Argument(help="Compartment (agency, case, JIT).")],
+    revoke: Annotated[bool, typer.Option("--revoke", help="Take the grant away instead.")] = False,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+) -> None:
+    """Give a user a compartment (or take it away with --revoke); audited.
+
+    Example: palermo grant ana jit-ro-uk
+    """
+    from palermo.store import users
+
+    with Workspace.open(workspace) as ws:
+        user = (users.revoke if revoke else users.grant)(ws.store, name, compartment)
+    out.print(f"{user.name}: compartments {', '.join(sorted(user.compartments)) or '(none)'}",
+              markup=False)  # fmt: skip
+
+
+@app.command()
+def serve(
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8765,
+    rates: Annotated[
+        Path | None,
+        typer.Option(
+            "--rates",
+            help="EUR rates for the money trail (CSV: currency,units_per_eur[,valid_from]).",
+        ),
+    ] = None,
+    secure_cookies: Annotated[
+        bool, typer.Option("--secure-cookies", help="Mark cookies Secure (behind a TLS proxy).")
+    ] = False,
+) -> None:
+    """Serve the web application and the REST API (/api/v1, OpenAPI at /api/v1/docs) over a
+    workspace. Users log in with the accounts of `palermo user add`; every read is filtered by
+    their compartments in the store and audited. The workspace is opened for writing (sessions,
+    audit): stop the server before running other commands on it.
+
+    Example: palermo serve -w demo-workspace --rates demo-case/fx_rates.csv
+    """  # fmt: skip
+    import uvicorn
+
+    from palermo.api.app import create_app
+
+    application = create_app(workspace, secure_cookies=secure_cookies, rates=rates)
+    if host not in ("127.0.0.1", "localhost", "::1") and not secure_cookies:
+        err.print("palermo: warning: serving beyond this machine without --secure-cookies;"
+                  " put it behind a TLS proxy", markup=False)  # fmt: skip
+    out.print(f"serving {workspace} at http://{host}:{port}/ (Ctrl-C stops)", markup=False)
+    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
 
 
 @resolve_app.callback()
@@ -2400,6 +2549,40 @@ def demo(
         markup=False,
     )
     status(workspace=workspace, json_out=False)
+    _demo_logins(workspace, case)
+
+
+DEMO_USERS = (
+    ("demo-investigator", "investigator", None),
+    ("demo-analyst", "analyst", None),
+    ("demo-partner", "partner", ["border"]),
+    ("demo-admin", "admin", None),
+)
+
+
+def _demo_logins(workspace: Path, case: Path) -> None:
+    """Accounts for the demo, with passwords made now and written to the case folder (a demo
+    only: real accounts are made with `palermo user add`)."""
+    import secrets
+
+    from palermo.store import users
+
+    lines = []
+    with Workspace.open(workspace, actor="demo") as ws:
+        comps = sorted(ws.status()["compartments"])
+        existing = {u["name"] for u in users.list_users(ws.store)}
+        for name, role, only in DEMO_USERS:
+            if name in existing:
+                continue
+            password = secrets.token_urlsafe(12)
+            users.add_user(ws.store, name, role, password, only or comps)
+            lines.append(f"{name} {password} ({role}, {', '.join(only or comps)})")
+    if lines:
+        (case / "logins.txt").write_text("\n".join(lines) + "\n")
+        (case / "logins.txt").chmod(0o600)
+    out.print(f"web logins (also in {case}/logins.txt):", markup=False)
+    for line in lines or ["(made before: see " + str(case / "logins.txt") + ")"]:
+        out.print("  " + line, markup=False)
 
 
 def _pct(x: float | None) -> str:

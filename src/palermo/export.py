@@ -5,7 +5,7 @@ and one Call entity per call. Every export is audited with what left and where."
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -13,6 +13,8 @@ from followthemoney import model
 from followthemoney.exc import InvalidData
 
 from palermo.store import audit, reads
+from palermo.store.lens import PROTECTED_PROPS, protected_entities, redactor
+from palermo.store.victims import pseudonym
 from palermo.store.workspace import Store
 
 
@@ -77,20 +79,38 @@ def _call(event: dict[str, Any]) -> dict[str, Any]:
     return dict(proxy.to_dict())
 
 
+def _redact_props(data: dict[str, Any], redact: Callable[[str], str]) -> None:
+    data["properties"] = {k: [redact(v) for v in vals] for k, vals in data["properties"].items()}
+
+
 def iter_ftm(store: Store, report: ExportReport) -> Iterator[dict[str, Any]]:
     entity_ids_as_payment: set[str] = set()
+    # read before the statements stream: no other query may run on the store while it does
+    protected = protected_entities(store) if not store.scope.sees_victim_names else frozenset()
+    if protected:
+        pseudonym(store, "")
+    redact = redactor(store)
     for rows in reads.entity_statements(store):
         data = _entity(rows, report)
         if data is None:
             continue
         if data["schema"] == "Payment":
             entity_ids_as_payment.add(data["id"])
+        if data["id"] in protected:  # a possible victim, for who may not see who it is
+            props = data["properties"]
+            for prop in [p for p in props if p in PROTECTED_PROPS]:
+                del props[prop]
+            props["name"] = [pseudonym(store, data["id"])]
+        if protected:  # and their names wherever a note or message writes them
+            _redact_props(data, redact)
         report.entities += 1
         yield data
     for event in reads.events(store, "payments"):
         if event["id"] in entity_ids_as_payment:
             continue  # an FtM Payment already exported as itself
         data = _payment(event, report)
+        if data is not None and protected:  # a reference may say 'WAGES <victim's name>'
+            _redact_props(data, redact)
         if data is not None:
             report.payments += 1
             yield data

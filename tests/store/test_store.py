@@ -170,6 +170,10 @@ def test_version_1_workspace_is_migrated_to_entity_keys(tmp_path: Path) -> None:
         "victim_cases",  # version 5
         "victim_case_events",
         "service_providers",
+        "users",  # version 6
+        "grants",
+        "sessions",
+        "login_failures",
     ):
         con.execute(f"DROP TABLE {later}")  # versions 3 and later
     con.execute(payments_ddl)

@@ -56,6 +56,21 @@ class DuckDBEngine:
         self.conn.execute("SET preserve_insertion_order = true")
         self._in_transaction = False
         self._lock = threading.RLock()
+        # one writer at a time among this engine and its cursors: two transactions appending to
+        # the audit chain at once would both take the same sequence number
+        self._write_lock = threading.RLock()
+
+    def cursor(self) -> DuckDBEngine:
+        """An engine on a new connection to the same database, for one request of a server: its
+        own temp tables and transactions (so one caller's scoped temp tables are never seen by
+        another's), the same writer lock. Close it when the request is done."""
+        other = object.__new__(DuckDBEngine)
+        other.conn = self.conn.cursor()
+        other.conn.execute("SET TimeZone = 'UTC'")
+        other._in_transaction = False
+        other._lock = threading.RLock()
+        other._write_lock = self._write_lock
+        return other
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
         with self._lock:
@@ -108,16 +123,17 @@ class DuckDBEngine:
         if self._in_transaction:
             yield
             return
-        self.execute("BEGIN TRANSACTION")
-        self._in_transaction = True
-        try:
-            yield
-        except BaseException:
+        with self._write_lock:
+            self.execute("BEGIN TRANSACTION")
+            self._in_transaction = True
+            try:
+                yield
+            except BaseException:
+                self._in_transaction = False
+                self.conn.execute("ROLLBACK")
+                raise
             self._in_transaction = False
-            self.conn.execute("ROLLBACK")
-            raise
-        self._in_transaction = False
-        self.execute("COMMIT")
+            self.execute("COMMIT")
 
     def close(self) -> None:
         self.conn.close()

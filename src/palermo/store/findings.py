@@ -91,14 +91,27 @@ def replace(store: Store, prefix: str, findings: list[Finding], run: dict[str, A
     return int(table.num_rows)
 
 
+def workspace_compartments(store: Store) -> frozenset[str]:
+    """Every compartment that holds data in the workspace."""
+    rows = store.engine.rows(
+        "SELECT DISTINCT compartment FROM statements UNION SELECT DISTINCT compartment FROM"
+        " payments UNION SELECT DISTINCT compartment FROM calls"
+    )
+    return frozenset(str(r[0]) for r in rows)
+
+
 def read(store: Store, prefix: str = "", subject: str | None = None) -> list[dict[str, Any]]:
     """Findings the caller may see (exact compartment label match), highest score first."""
     cond, filter_params = store.scope.sql_filter("compartment")
     params: list[Any] = list(filter_params)
     if store.scope.compartments is not None:
-        # a finding drawn from several compartments is visible to who holds all of them
-        cond = f"({cond} OR list_has_all(?::VARCHAR[], string_split(compartment, '+')))"
+        # a finding drawn from several compartments is visible to who holds all of them; one
+        # the owner drew from the whole workspace ('*'), to who holds every compartment in it
+        cond = f"({cond} OR list_has_all(?::VARCHAR[], string_split(compartment, '+'))"
         params = [*params, sorted(store.scope.compartments)]
+        if store.scope.compartments >= workspace_compartments(store):
+            cond += " OR compartment = '*'"
+        cond += ")"
     sql = (
         "SELECT id, kind, subject_ids, score, explanation, evidence, parameters, code_version,"
         f" compartment, created_at FROM findings WHERE starts_with(kind, ?) AND {cond}"
