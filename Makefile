@@ -52,6 +52,7 @@ bench: $(STAMP)
 	# IBM Snap ML (GraphFeaturePreprocessor): the finance benchmark's peer, not a project dependency
 	$(BIN)/pip install --quiet "snapml==1.17.2"
 	$(BIN)/python benchmarks/finance.py
+	$(BIN)/python benchmarks/api.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_WS) $(DEMO_CASE) .pytest_cache .mypy_cache .ruff_cache build

@@ -111,7 +111,7 @@ def _load(base: str, password: str, users: int, requests: int, queries: list[str
                 if r.status_code == 200:
                     times[kind].append(dt)
                 else:
-                    errors.append(f"{kind} {r.status_code}")
+                    errors.append(f"{kind} {r.status_code} {r.text[:200]}")
 
     threads = [threading.Thread(target=run, args=(u,)) for u in range(users)]
     for t in threads:

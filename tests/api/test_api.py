@@ -302,3 +302,35 @@ def test_tampering_with_the_audit_file_is_detected(served: Served, tmp_path: Any
     from palermo.cli import main
 
     assert main(["audit", "verify", "-w", str(copy)]) != 0
+
+
+def test_map_flows_are_counted_from_the_callers_payments_and_journeys(
+    app: FastAPI, served: Served
+) -> None:
+    c = login(app, served, "demo-investigator")
+    m = c.get("/api/v1/map").json()
+    e = app.state.server.engine
+    [(pairs, payments)] = e.rows(
+        "SELECT count(DISTINCT (payer_country, payee_country)), count(*) FROM payments"
+        " WHERE payer_country IS NOT NULL AND payee_country IS NOT NULL"
+    )
+    assert len(m["money"]) == pairs and sum(f["payments"] for f in m["money"]) == payments
+    assert any(f["from"] != f["to"] for f in m["money"])
+    assert m["travel"] and all(t["from"] != t["to"] and t["files"] for t in m["travel"])
+    assert all(m["numeric"][f["from"]] for f in m["money"])  # every code drawn on the map
+    from palermo.store import users
+    from palermo.store.access import Scope
+    from palermo.store.workspace import Store
+
+    users.add_user(Store(served.root, e, Scope("owner")), "map-partner", "partner",
+                   "map partner password", ["border"])  # fmt: skip
+    partner = client(app, "10.0.5.1")  # border records only: journeys, no money
+    r = partner.post(
+        "/api/v1/login", json={"name": "map-partner", "password": "map partner password"}
+    )
+    assert r.status_code == 200
+    pm = partner.get("/api/v1/map").json()
+    assert pm["money"] == [] and sum(t["journeys"] for t in pm["travel"]) == sum(
+        t["journeys"] for t in m["travel"]
+    )
+    assert c.get("/api/v1/map", params={"since": "not a date"}).status_code == 400

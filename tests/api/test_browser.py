@@ -137,6 +137,12 @@ def test_log_in_search_open_entity_expand_network_money_trail(
     page.wait_for_selector("#sankey", timeout=60000)
     assert page.locator("text=money conserved").count() == 1
     shot(page, "5-money-trail")
+
+    # the map of cross-border movements, drawn from the shipped world boundaries
+    page.click("nav a:has-text('Map')")
+    page.wait_for_selector("#worldmap path.flow", timeout=30000)
+    assert page.locator("#worldmap path").count() > 150  # the countries
+    shot(page, "8-map")
     assert not errors, errors
 
 

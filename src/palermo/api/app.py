@@ -22,9 +22,9 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from palermo import __version__
-from palermo.api.auth import CSRF_COOKIE, SESSION_COOKIE, Server, caller, client_of
+from palermo.api.auth import CSRF_COOKIE, SESSION_COOKIE, AuditedRoute, Server, caller, client_of
 from palermo.errors import AccessDenied, PalermoError
-from palermo.network.explore import GraphCache, neighbourhood, path
+from palermo.network.explore import neighbourhood, path
 from palermo.store import audit, lens, reads, users
 from palermo.store import findings as findings_store
 from palermo.store.duckdb_engine import DuckDBEngine
@@ -85,7 +85,7 @@ def create_app(
         " POST /api/v1/tokens). Every read is filtered by the caller's compartments.",
     )  # fmt: skip
     app.state.server = Server(root, engine, secure_cookies)
-    app.state.graphs = GraphCache()
+    app.state.graphs = app.state.server.graphs
     from palermo.finance.trace import parse_rates
 
     app.state.rates = parse_rates(Path(rates)) if rates else None
@@ -166,7 +166,7 @@ def _trail_view(store: Store, result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _router() -> APIRouter:
-    api = APIRouter()
+    api = APIRouter(route_class=AuditedRoute)
 
     @api.post("/login", tags=["session"])
     def login(body: Login, request: Request, response: Response) -> dict[str, Any]:
@@ -280,6 +280,14 @@ def _router() -> APIRouter:
                        params=TraceParams(rule=rule, direction=direction))  # fmt: skip
         result["from_id"] = source
         return lens.redact_json(store, _trail_view(store, result))
+
+    @api.get("/map", tags=["money"])
+    def movement_map(request: Request, store: ScopedStore, since: str | None = None,
+                     until: str | None = None) -> dict[str, Any]:  # fmt: skip
+        """Cross-border money flows and journeys by country pair (for the map), with counts,
+        amounts and the files behind each."""
+        _when(since, "since"), _when(until, "until")
+        return lens.movements(store, request.app.state.rates, since, until)
 
     @api.get("/export", tags=["entities"])
     def export(store: ScopedStore) -> Response:

@@ -30,6 +30,10 @@ class Scope:
     actor: str
     compartments: frozenset[str] | None = None
     role: str | None = None  # None: the workspace's local owner
+    #: the grants hold every compartment the workspace has (set by the server, checked against
+    #: the workspace when the request starts): reads need no filter. Writes still label with the
+    #: grants (``findings.compartment_label``)
+    covers_all: bool = False
 
     @property
     def sees_victim_names(self) -> bool:
@@ -39,7 +43,7 @@ class Scope:
 
     def sql_filter(self, column: str = "compartment") -> tuple[str, list[str]]:
         """A SQL condition and its parameters restricting rows to the caller's compartments."""
-        if self.compartments is None:
+        if self.compartments is None or self.covers_all:
             return "TRUE", []
         if not self.compartments:
             return "FALSE", []

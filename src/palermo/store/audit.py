@@ -12,6 +12,11 @@ from typing import Any
 from palermo.store.engine import Engine
 
 GENESIS = "0" * 64
+#: reads whose record a server may write once at the end of the request, with the request's other
+#: read records in one transaction (``flush``), instead of one commit each; a change to the
+#: workspace is always recorded in the transaction of its effect
+DEFERRABLE = frozenset({"search", "entity.read", "victims.reveal", "victims.read",
+                        "findings.read_victims", "audit.read", "finance.trace"})  # fmt: skip
 
 
 def _canonical(seq: int, at: str, actor: str, action: str, target: str | None, details: Any) -> str:
@@ -33,7 +38,13 @@ def _canonical(seq: int, at: str, actor: str, action: str, target: str | None, d
 def append(
     engine: Engine, actor: str, action: str, target: str | None = None, details: Any = None
 ) -> int:
-    """Append one audit record (call inside the transaction whose effect it records)."""
+    """Append one audit record (call inside the transaction whose effect it records). A read
+    (``DEFERRABLE``) on an engine collecting its request's records (``audit_pending``, set by the
+    server) is kept there for ``flush``."""
+    pending: list[tuple[Any, ...]] | None = getattr(engine, "audit_pending", None)
+    if pending is not None and action in DEFERRABLE:
+        pending.append((actor, action, target, details))
+        return 0
     last = engine.rows("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
     seq, prev = (last[0][0] + 1, last[0][1]) if last else (1, GENESIS)
     at = datetime.now(UTC).isoformat(timespec="microseconds")
@@ -44,6 +55,25 @@ def append(
         [seq, at, actor, action, target, json.dumps(details, default=str), prev, digest],
     )
     return int(seq)
+
+
+def flush(engine: Engine, records: list[tuple[Any, ...]]) -> None:
+    """Write a request's deferred read records in one transaction (before its response goes)."""
+    if not records:
+        return
+    with engine.transaction():
+        for actor, action, target, details in records:
+            _append_now(engine, actor, action, target, details)
+    records.clear()
+
+
+def _append_now(engine: Engine, actor: str, action: str, target: str | None, details: Any) -> None:
+    saved = getattr(engine, "audit_pending", None)
+    engine.audit_pending = None  # type: ignore[attr-defined]
+    try:
+        append(engine, actor, action, target, details)
+    finally:
+        engine.audit_pending = saved  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)

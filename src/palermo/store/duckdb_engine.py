@@ -59,6 +59,7 @@ class DuckDBEngine:
         # one writer at a time among this engine and its cursors: two transactions appending to
         # the audit chain at once would both take the same sequence number
         self._write_lock = threading.RLock()
+        self.audit_pending: list[tuple[Any, ...]] | None = None  # see audit.DEFERRABLE
 
     def cursor(self) -> DuckDBEngine:
         """An engine on a new connection to the same database, for one request of a server: its
@@ -70,6 +71,7 @@ class DuckDBEngine:
         other._in_transaction = False
         other._lock = threading.RLock()
         other._write_lock = self._write_lock
+        other.audit_pending = None
         return other
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:

@@ -92,16 +92,23 @@ def replace(store: Store, prefix: str, findings: list[Finding], run: dict[str, A
 
 
 def workspace_compartments(store: Store) -> frozenset[str]:
-    """Every compartment that holds data in the workspace."""
+    """Every compartment that holds data in the workspace (kept on the open store)."""
+    cached: frozenset[str] | None = getattr(store, "_compartments", None)
+    if cached is not None:
+        return cached
     rows = store.engine.rows(
         "SELECT DISTINCT compartment FROM statements UNION SELECT DISTINCT compartment FROM"
         " payments UNION SELECT DISTINCT compartment FROM calls"
     )
-    return frozenset(str(r[0]) for r in rows)
+    store._compartments = frozenset(str(r[0]) for r in rows)  # type: ignore[attr-defined]
+    return store._compartments  # type: ignore[attr-defined,no-any-return]
 
 
-def read(store: Store, prefix: str = "", subject: str | None = None) -> list[dict[str, Any]]:
-    """Findings the caller may see (exact compartment label match), highest score first."""
+def read(
+    store: Store, prefix: str = "", subject: str | None = None, subjects: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """Findings the caller may see (exact compartment label match), highest score first; about
+    ``subject`` or any of ``subjects`` when given."""
     cond, filter_params = store.scope.sql_filter("compartment")
     params: list[Any] = list(filter_params)
     if store.scope.compartments is not None:
@@ -120,6 +127,9 @@ def read(store: Store, prefix: str = "", subject: str | None = None) -> list[dic
     if subject is not None:
         sql += " AND list_contains(subject_ids, ?)"
         args.append(subject)
+    if subjects is not None:
+        sql += " AND list_has_any(subject_ids, ?::VARCHAR[])"
+        args.append(sorted(set(subjects)))
     out: list[dict[str, Any]] = []
     for r in store.engine.rows(sql + " ORDER BY kind, score DESC NULLS LAST, id", args):
         out.append({

@@ -18,6 +18,7 @@ from typing import Any, TypeVar, cast
 from anyascii import anyascii
 
 from palermo.errors import AccessDenied, PalermoError
+from palermo.model import entity_key
 from palermo.store import audit
 from palermo.store.victims import pseudonym, reveal
 from palermo.store.workspace import Store
@@ -86,8 +87,14 @@ def redactor(store: Store) -> Callable[[str], str]:
             pattern = re.compile(
                 "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)), re.IGNORECASE
             )
+            # the alternation of every name is slow on long texts: only texts that hold a word
+            # some name begins with are searched (most are ids, times, amounts)
+            firsts = {re.findall(r"\w+", n)[0] for n in names if re.findall(r"\w+", n)}
+            words = re.compile(r"\w+")
 
             def fn(text: str) -> str:
+                if len(text) < 4 or firsts.isdisjoint(words.findall(text.casefold())):
+                    return text
                 return pattern.sub(lambda m: names.get(m.group(0).casefold(), "V-?"), text)
 
     store._redact = fn  # type: ignore[attr-defined]
@@ -248,7 +255,7 @@ def entity(store: Store, entity_id: str, same_node: list[str] | None = None) -> 
 
     cluster = [entity_id, *(r[0] for r in same)]
     also = sorted(set(same_node or []) - set(cluster))
-    found = [f for c in cluster for f in findings_store.read(store, subject=c)]
+    found = findings_store.read(store, subjects=cluster)
     ids = [r[0] for r in linked_out] + [r[0] for r in linked_in] + [r[0] for r in same]
     labels = captions(store, [entity_id, *ids, *(same_node or [])])
     if entity_id in protected_entities(store) and not hidden:
@@ -289,7 +296,7 @@ def entity(store: Store, entity_id: str, same_node: list[str] | None = None) -> 
                 for r in linked_in
             ],
             "same_node": [{"id": i, "caption": labels.get(i, i)} for i in also],
-            "events": events_of(store, cluster + also),
+            "events": events_of(store, cluster + also, known=labels),
             "findings": found,
         },
     )
@@ -300,22 +307,29 @@ def _looks_like_id(value: str) -> bool:
     return bool(re.fullmatch(r"[A-Za-z0-9_.:-]{16,80}", value)) and not value.isdigit()
 
 
-def events_of(store: Store, ids: list[str], limit: int = 200) -> dict[str, Any]:
+def events_of(
+    store: Store, ids: list[str], limit: int = 200, known: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Payments from or to these entities (or accounts they hold), and calls from or to their
-    phones, newest first, with the file and row of each."""
+    phones, newest first, with the file and row of each (``known``: captions already read)."""
     cond, params = store.scope.sql_filter("p.compartment")
+    keys = [entity_key(i) for i in ids]
+    # the matching payments first (one scan of four key columns), their labels and files after
     pay = store.engine.rows(
-        f"""WITH k AS (SELECT key FROM entity_keys WHERE entity_id IN (SELECT unnest(?::VARCHAR[])))
+        f"""WITH hit AS (
+          SELECT * FROM payments p WHERE (list_contains(?::BIGINT[], p.payer_key)
+            OR list_contains(?::BIGINT[], p.payee_key) OR list_contains(?::BIGINT[], p.payer_account_key)
+            OR list_contains(?::BIGINT[], p.payee_account_key)) AND {cond}
+          ORDER BY p.occurred_at DESC LIMIT ?
+        )
         SELECT p.id, strftime(p.occurred_at, '%Y-%m-%dT%H:%M:%SZ'), kp.entity_id, p.payer_account,
           ke.entity_id, p.payee_account, p.amount::DOUBLE, p.currency, p.payment_type,
           p.reference, ev.original_name, p.source_row, p.compartment
-        FROM payments p JOIN evidence ev ON ev.sha256 = p.evidence_sha256
+        FROM hit p JOIN evidence ev ON ev.sha256 = p.evidence_sha256
         LEFT JOIN entity_keys kp ON kp.key = p.payer_key
         LEFT JOIN entity_keys ke ON ke.key = p.payee_key
-        WHERE (p.payer_key IN (SELECT key FROM k) OR p.payee_key IN (SELECT key FROM k)
-          OR p.payer_account_key IN (SELECT key FROM k) OR p.payee_account_key IN (SELECT key FROM k))
-          AND {cond} ORDER BY p.occurred_at DESC LIMIT ?""",
-        [ids, *params, limit],
+        ORDER BY p.occurred_at DESC""",
+        [keys, keys, keys, keys, *params, limit],
     )
     scond, sparams = store.scope.sql_filter("s.compartment")
     phones = [
@@ -328,19 +342,20 @@ def events_of(store: Store, ids: list[str], limit: int = 200) -> dict[str, Any]:
     ]
     ccond, cparams = store.scope.sql_filter("c.compartment")
     calls = store.engine.rows(
-        "SELECT c.id, strftime(c.started_at, '%Y-%m-%dT%H:%M:%SZ'), c.caller, c.callee,"
-        " c.duration_s, c.call_type, ev.original_name, c.source_row, c.compartment FROM calls c"
-        " JOIN evidence ev ON ev.sha256 = c.evidence_sha256"
-        " WHERE (c.caller IN (SELECT unnest(?::VARCHAR[])) OR c.callee IN (SELECT unnest(?::VARCHAR[])))"
-        f" AND {ccond} ORDER BY c.started_at DESC LIMIT ?",
+        "WITH hit AS (SELECT * FROM calls c WHERE (list_contains(?::VARCHAR[], c.caller)"
+        f" OR list_contains(?::VARCHAR[], c.callee)) AND {ccond} ORDER BY c.started_at DESC LIMIT ?)"
+        " SELECT c.id, strftime(c.started_at, '%Y-%m-%dT%H:%M:%SZ'), c.caller, c.callee,"
+        " c.duration_s, c.call_type, ev.original_name, c.source_row, c.compartment FROM hit c"
+        " JOIN evidence ev ON ev.sha256 = c.evidence_sha256 ORDER BY c.started_at DESC",
         [phones, phones, *cparams, limit],
     )
-    parties = [r[2] for r in pay if r[2]] + [r[4] for r in pay if r[4]]
-    labels = captions(store, parties)
+    have = known or {}
+    parties = [p for r in pay for p in (r[2], r[4]) if p and p not in have]
+    labels = {**have, **captions(store, parties)}
     return {
         "payments": [
-            {"id": r[0], "at": r[1], "payer": r[2], "payer_caption": labels.get(r[2] or "", None),
-             "payer_account": r[3], "payee": r[4], "payee_caption": labels.get(r[4] or "", None),
+            {"id": r[0], "at": r[1], "payer": r[2], "payer_caption": labels.get(r[2] or ""),
+             "payer_account": r[3], "payee": r[4], "payee_caption": labels.get(r[4] or ""),
              "payee_account": r[5], "amount": r[6], "currency": r[7], "type": r[8],
              "reference": r[9], "file": r[10], "row": r[11], "compartment": r[12]}
             for r in pay
@@ -370,3 +385,86 @@ def audit_log(store: Store, limit: int = 200, before: int | None = None) -> list
          "details": json.loads(r[5]) if r[5] else None, "hash": r[6]}
         for r in rows
     ]  # fmt: skip
+
+
+def movements(
+    store: Store, rates: list[Any] | None = None, since: str | None = None, until: str | None = None
+) -> dict[str, Any]:
+    """Cross-border flows for the map, within the caller's compartments: payments between
+    countries (the payer's and the payee's bank country; sums per currency, and in EUR at the
+    latest rate given, else the ingest's EUR amount) and journeys (a border record's start and
+    end country), each pair with its count and the files it comes from."""
+    import pycountry
+
+    cond, params = store.scope.sql_filter("p.compartment")
+    window, wparams = [], []
+    for column, value, op in (("p.occurred_at", since, ">="), ("p.occurred_at", until, "<")):
+        if value:
+            window.append(f"{column} {op} ?::TIMESTAMPTZ")
+            wparams.append(value)
+    where = " AND ".join([cond, *window])
+    money = store.engine.rows(
+        "SELECT p.payer_country, p.payee_country, p.currency, count(*), sum(p.amount)::DOUBLE,"
+        " sum(p.amount_eur)::DOUBLE, list(DISTINCT ev.original_name)"
+        " FROM payments p JOIN evidence ev ON ev.sha256 = p.evidence_sha256"
+        f" WHERE p.payer_country IS NOT NULL AND p.payee_country IS NOT NULL AND {where}"
+        " GROUP BY ALL",
+        [*params, *wparams],
+    )
+    latest: dict[str, float] = {}
+    for r in sorted(rates or [], key=lambda r: str(r.valid_from or "")):
+        latest[r.currency] = r.units_per_eur
+    flows: dict[tuple[str, str], dict[str, Any]] = {}
+    unconverted: set[str] = set()
+    for a, b, currency, n, amount, amount_eur, files in money:
+        f = flows.setdefault((a, b), {"from": a, "to": b, "payments": 0, "amount_eur": 0.0,
+                                      "by_currency": {}, "files": set()})  # fmt: skip
+        f["payments"] += n
+        f["by_currency"][currency] = round(f["by_currency"].get(currency, 0.0) + amount, 2)
+        f["files"].update(files)
+        if currency == "EUR":
+            f["amount_eur"] += amount
+        elif currency in latest:
+            f["amount_eur"] += amount / latest[currency]
+        elif amount_eur is not None:
+            f["amount_eur"] += amount_eur
+        else:
+            unconverted.add(currency)
+    scond, sparams = store.scope.sql_filter("t.compartment")
+    trips = store.engine.rows(
+        f"""WITH t AS (
+          SELECT t.entity_id, any_value(t.value) FILTER (WHERE t.prop = 'startLocation') AS a,
+            any_value(t.value) FILTER (WHERE t.prop = 'endLocation') AS b,
+            any_value(t.value) FILTER (WHERE t.prop = 'startDate') AS day,
+            any_value(ev.original_name) AS file
+          FROM statements t JOIN evidence ev ON ev.sha256 = t.evidence_sha256
+          WHERE t.schema = 'Trip' AND {scond} GROUP BY t.entity_id
+        ), c AS (
+          SELECT entity_id, min(value) AS country FROM statements t
+          WHERE schema = 'Address' AND prop = 'country' AND {scond} GROUP BY entity_id
+        )
+        SELECT ca.country, cb.country, count(*), list(DISTINCT t.file)
+        FROM t JOIN c ca ON ca.entity_id = t.a JOIN c cb ON cb.entity_id = t.b
+        WHERE ca.country <> cb.country AND (?::VARCHAR IS NULL OR t.day >= ?)
+          AND (?::VARCHAR IS NULL OR t.day < ?)
+        GROUP BY ALL""",
+        [*sparams, *sparams, since, since, until, until],
+    )
+
+    def numeric(code: str) -> str | None:
+        c = pycountry.countries.get(alpha_2=code.upper()) if code else None
+        return str(c.numeric) if c is not None else None
+
+    codes = {c for f in flows for c in f} | {c for r in trips for c in r[:2]}
+    return {
+        "money": [
+            {**f, "amount_eur": round(f["amount_eur"], 2), "files": sorted(f["files"])}
+            for f in sorted(flows.values(), key=lambda f: -f["amount_eur"])
+        ],
+        "travel": [
+            {"from": a, "to": b, "journeys": n, "files": sorted(files)}
+            for a, b, n, files in sorted(trips, key=lambda r: -r[2])
+        ],
+        "numeric": {c: numeric(c) for c in sorted(codes)},
+        "unconverted_currencies": sorted(unconverted),
+    }

@@ -101,7 +101,7 @@ window.addEventListener("hashchange", () => { if (me) route(); });
 
 function route() {
   const [, view, arg] = location.hash.split("/").map((p, i) => i === 2 ? decodeURIComponent(p || "") : p);
-  const views = { overview, search, entity, network, trail, findings, audit, timeline };
+  const views = { overview, search, entity, network, trail, findings, audit, timeline, map };
   (views[view] || overview)(arg).catch(failure);
 }
 
@@ -317,6 +317,55 @@ function sankey(t) {
   }
   for (const [k, p] of Object.entries(pk)) s.append(svg("rect", { x: x2, y: p.y, width: w, height: p.h, fill: "#2b8a3e" }), svg("text", { x: x2 + w + 4, y: p.y + 10 }, k + " " + fmt(Math.round(kinds[k]))));
   return s;
+}
+
+// -- map of cross-border movements -----------------------------------------------------------------
+let world = null;
+async function map() {
+  const params = new URLSearchParams(location.hash.split("?")[1] || "");
+  const since = el("input", { type: "date", id: "map-since", value: params.get("since") || "" });
+  const until = el("input", { type: "date", id: "map-until", value: params.get("until") || "" });
+  const q = (since.value ? "&since=" + since.value : "") + (until.value ? "&until=" + until.value : "");
+  const [m, topo] = await Promise.all([api("/map?" + q.slice(1)),
+    world ? Promise.resolve(world) : fetch("/static/vendor/world-atlas-2.0.2-countries-110m.json").then((r) => r.json())]);
+  world = topo;
+  // equirectangular projection, drawn by hand: a flat world map needs no projection library
+  const W = 1000, H = 500, px = (lon) => (lon + 180) / 360 * W, py = (lat) => (90 - lat) / 180 * H;
+  const features = topojson.feature(topo, topo.objects.countries).features;
+  const s = svg("svg", { width: W, height: H, viewBox: "0 0 " + W + " " + H, id: "worldmap", role: "img" });
+  s.append(svg("rect", { x: 0, y: 0, width: W, height: H, fill: "#eef3f8" }));
+  const centre = {};
+  for (const f of features) {
+    const polys = f.geometry ? (f.geometry.type === "Polygon" ? [f.geometry.coordinates] : f.geometry.coordinates) : [];
+    let d = "", best = null;
+    for (const poly of polys) {
+      for (const ring of poly) d += "M" + ring.map(([lon, lat]) => px(lon).toFixed(1) + "," + py(lat).toFixed(1)).join("L") + "Z";
+      if (!best || poly[0].length > best.length) best = poly[0];
+    }
+    const path = svg("path", { d, fill: "#d5dbe3", stroke: "#fff", "stroke-width": 0.5 });
+    path.append(svg("title", {}, f.properties.name));
+    s.append(path);
+    if (best) { const xs = best.map((c) => c[0]), ys = best.map((c) => c[1]); centre[f.id] = [px((Math.min(...xs) + Math.max(...xs)) / 2), py((Math.min(...ys) + Math.max(...ys)) / 2)]; }
+  }
+  const at = (code) => centre[m.numeric[code]];
+  const maxEur = Math.max(1, ...m.money.map((f) => f.amount_eur)), maxTrips = Math.max(1, ...m.travel.map((t) => t.journeys));
+  const arc = (a, b, width, colour, dash, label) => {
+    const [x1, y1] = a, [x2, y2] = b, mx = (x1 + x2) / 2, my = (y1 + y2) / 2 - Math.hypot(x2 - x1, y2 - y1) / 4;
+    const p = svg("path", { d: "M" + x1 + "," + y1 + " Q" + mx + "," + my + " " + x2 + "," + y2, fill: "none", stroke: colour, "stroke-width": width, "stroke-opacity": 0.7, "stroke-dasharray": dash, class: "flow" });
+    p.append(svg("title", {}, label));
+    s.append(p, svg("circle", { cx: x2, cy: y2, r: 2.5, fill: colour }));
+  };
+  for (const t of m.travel) if (at(t.from) && at(t.to)) arc(at(t.from), at(t.to), 1 + 5 * Math.sqrt(t.journeys / maxTrips), "#1f5fa8", "4 3", t.from + " → " + t.to + ": " + t.journeys + " journeys");
+  for (const f of m.money) if (at(f.from) && at(f.to) && f.from !== f.to) arc(at(f.from), at(f.to), 1 + 7 * Math.sqrt(f.amount_eur / maxEur), "#2b8a3e", "", f.from + " → " + f.to + ": " + fmt(Math.round(f.amount_eur)) + " EUR in " + f.payments + " payments");
+  show(el("h1", {}, "Cross-border movements and money"),
+    el("div", { class: "toolbar" }, since, until, el("button", { type: "button", on: { click: () => { location.hash = "#/map/?" + q.slice(1); map().catch(failure); } } }, "Show")),
+    el("p", { class: "muted" }, "Green: payments between the payer's and the payee's bank country (width ∝ √EUR); blue dashed: journeys in border records (width ∝ √journeys). World boundaries: Natural Earth 1:110m, shipped with Palermo."),
+    s,
+    el("h2", {}, "Money between countries"),
+    table(["from", "to", "payments", "EUR", "by currency", "files"], m.money.filter((f) => f.from !== f.to).map((f) => [f.from, f.to, f.payments, Math.round(f.amount_eur), Object.entries(f.by_currency).map(([c, v]) => fmt(v) + " " + c).join(", "), f.files.join(", ")])),
+    m.unconverted_currencies.length ? el("p", { class: "muted" }, "Not in EUR (no rate given to palermo serve --rates): " + m.unconverted_currencies.join(", ")) : null,
+    el("h2", {}, "Journeys between countries"),
+    table(["from", "to", "journeys", "files"], m.travel.map((t) => [t.from, t.to, t.journeys, t.files.join(", ")])));
 }
 
 start().catch(() => renderLogin());
