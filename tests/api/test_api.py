@@ -324,6 +324,7 @@ def test_map_flows_are_counted_from_the_callers_payments_and_journeys(
 
     users.add_user(Store(served.root, e, Scope("owner")), "map-partner", "partner",
                    "map partner password", ["border"])  # fmt: skip
+    served.passwords["map-partner"] = "map partner password"
     partner = client(app, "10.0.5.1")  # border records only: journeys, no money
     r = partner.post(
         "/api/v1/login", json={"name": "map-partner", "password": "map partner password"}
@@ -334,3 +335,48 @@ def test_map_flows_are_counted_from_the_callers_payments_and_journeys(
         t["journeys"] for t in m["travel"]
     )
     assert c.get("/api/v1/map", params={"since": "not a date"}).status_code == 400
+
+
+def test_upload_runs_the_same_ingestion_with_quarantine(app: FastAPI, served: Served) -> None:
+    c = login(app, served, "demo-investigator", "10.0.6.1")
+    body = (
+        b"id,full_name,date_of_birth,phone\n"
+        b"U1,Petru Zgardan,1991-04-02,+40 722 111 222\n"
+        b"U2,Ilinca Vrabie,not a date,+40 722 111 333\n"
+    )
+    form = {"mapping": "persons", "compartment": "police"}
+    files = {"file": ("partner list.csv", body, "text/csv")}
+    r = c.post("/api/v1/upload", data=form, files=files)
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert (
+        report["rows_read"] == 2 and report["rows_stored"] == 1 and report["rows_quarantined"] == 1
+    )
+    [bad] = report["quarantine"]
+    assert bad["row"] == 3 and bad["field"] == "date_of_birth" and bad["file"] == "partner list.csv"
+    hits = c.get("/api/v1/search", params={"q": "Petru Zgardan"}).json()["hits"]
+    assert hits and hits[0]["caption"] == "Petru Zgardan"
+    page = c.get(f"/api/v1/entities/{hits[0]['id']}").json()
+    assert {v["file"] for v in page["values"]} == {"partner list.csv"}
+    import hashlib
+
+    sha = hashlib.sha256(body).hexdigest()
+    assert app.state.server.engine.rows(
+        "SELECT received_by FROM evidence WHERE sha256 = ?", [sha]
+    ) == [("demo-investigator",)]
+    again = c.post("/api/v1/upload", data=form, files=files).json()
+    assert again["already_ingested"]
+    # refused: a compartment not granted, an unknown mapping, no CSRF token, a partner
+    elsewhere = c.post("/api/v1/upload", data={**form, "compartment": "elsewhere"}, files=files)
+    assert elsewhere.status_code == 403
+    assert (
+        c.post("/api/v1/upload", data={**form, "mapping": "nope"}, files=files).status_code == 400
+    )
+    token = c.headers.pop("X-CSRF-Token")
+    assert c.post("/api/v1/upload", data=form, files=files).status_code == 403
+    c.headers["X-CSRF-Token"] = token
+    partner = (
+        login(app, served, "map-partner", "10.0.6.2") if "map-partner" in served.passwords else None
+    )
+    if partner is not None:
+        assert partner.post("/api/v1/upload", data=form, files=files).status_code == 403

@@ -102,6 +102,18 @@ def test_log_in_search_open_entity_expand_network_money_trail(
     assert page.locator("#who").inner_text().startswith("demo-investigator")
     shot(page, "1-overview")
 
+    # add a source file through the page: the same ingestion, the bad row to the quarantine
+    page.set_input_files("#upload-file", files=[{
+        "name": "hotline.csv", "mimeType": "text/csv",
+        "buffer": b"id,full_name,date_of_birth\nH1,Oxana Rusu,1993-05-06\nH2,Lia Rusu,1993-13-45\n",
+    }])  # fmt: skip
+    page.select_option("#upload-mapping", "persons")
+    page.select_option("#upload-compartment", "victim-support")
+    page.click("#upload-submit")
+    page.wait_for_selector("#upload-result :text('1 stored')")
+    assert page.locator("#upload-result td", has_text="date_of_birth").count() >= 1
+    shot(page, "1b-upload")
+
     # search across alphabets and spellings
     page.fill("#q", "popesku")
     page.click("#searchform button")

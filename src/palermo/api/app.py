@@ -10,13 +10,27 @@ text, never as HTML (an escort ad's ``<script>`` stays text)."""
 from __future__ import annotations
 
 import contextlib
+import re
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi import (
+    APIRouter,
+    Depends,
+    FastAPI,
+    File,
+    Form,
+    HTTPException,
+    Query,
+    Request,
+    Response,
+    UploadFile,
+)
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
@@ -30,6 +44,7 @@ from palermo.store import findings as findings_store
 from palermo.store.duckdb_engine import DuckDBEngine
 from palermo.store.workspace import DB_NAME, Store
 
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._ -]{0,199}")
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
     " connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self';"
@@ -288,6 +303,51 @@ def _router() -> APIRouter:
         amounts and the files behind each."""
         _when(since, "since"), _when(until, "until")
         return lens.movements(store, request.app.state.rates, since, until)
+
+    @api.get("/mappings", tags=["workspace"])
+    def mappings(store: ScopedStore) -> dict[str, Any]:
+        """The built-in mappings an upload can go through, with the columns each reads."""
+        from palermo.ingest.mapping import builtin_names, load_mapping
+
+        out = []
+        for name in builtin_names():
+            m = load_mapping(name)
+            out.append({"name": name, "format": m.format, "description": m.description})
+        return {"mappings": out}
+
+    @api.post("/upload", tags=["workspace"])
+    def upload(
+        store: ScopedStore,
+        file: Annotated[UploadFile, File(description="The source file, as received.")],
+        mapping: Annotated[str, Form(max_length=64)],
+        compartment: Annotated[str, Form(max_length=128)],
+    ) -> dict[str, Any]:
+        """Ingest an uploaded file through a built-in mapping into one of your compartments:
+        the same ingestion as ``palermo ingest`` (the evidence copy with its SHA-256, validation,
+        bad rows to the quarantine with file, row and field). Partners cannot upload."""
+        from palermo.ingest.mapping import builtin_names, load_mapping
+        from palermo.ingest.pipeline import IngestOptions, ingest_file
+
+        if store.scope.role == "partner":
+            raise AccessDenied(f"{store.scope.actor}: a partner shares data by package, not upload")
+        if mapping not in builtin_names():
+            raise PalermoError(f"unknown mapping {mapping!r} (GET /api/v1/mappings)")
+        name = Path(file.filename or "upload").name
+        if not _SAFE_NAME.fullmatch(name):
+            raise PalermoError(f"file name {name!r}: letters, digits and . _ - only (max 200)")
+        folder = Path(tempfile.mkdtemp(prefix="upload-", dir=store.tmp_dir))
+        try:
+            dest = folder / name
+            with open(dest, "wb") as fh:
+                shutil.copyfileobj(file.file, fh, 8 << 20)
+            report = ingest_file(store, dest, load_mapping(mapping), IngestOptions(compartment))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        out = report.to_dict()
+        out["summary"] = report.summary()
+        if report.run_id is not None:
+            out["quarantine"] = reads.quarantine(store, run_id=report.run_id)[:200]
+        return out
 
     @api.get("/export", tags=["entities"])
     def export(store: ScopedStore) -> Response:

@@ -112,6 +112,7 @@ async function overview() {
   show(el("h1", {}, "Workspace"),
     el("div", { class: "cards" }, [["evidence files", t.evidence_files], ["entities", t.entities], ["statements", t.statements],
       ["payments", t.payments], ["calls", t.calls], ["quarantined rows", t.quarantine_open]].map(([k, v]) => el("div", { class: "stat" }, el("b", {}, fmt(v)), k))),
+    me.role !== "partner" && me.compartments.length ? await uploadForm() : null,
     el("h2", {}, "Compartments"),
     table(["compartment", "entities by schema", "payments", "calls", "quarantined"], Object.entries(s.compartments).map(([c, v]) =>
       [c, Object.entries(v.entities).map(([k, n]) => k + " " + n).join(", "), v.payments || 0, v.calls || 0, v.quarantine_open || 0])),
@@ -121,6 +122,29 @@ async function overview() {
     el("h2", {}, "Quarantine (open)"),
     s.quarantine.length ? table(["id", "file", "row", "field", "reason", "compartment"], s.quarantine.map((q) => [q.id, q.file, q.row, q.field, q.reason, q.compartment]))
       : el("p", { class: "muted" }, "No open quarantined rows."));
+}
+
+async function uploadForm() {
+  const m = await api("/mappings");
+  const file = el("input", { type: "file", id: "upload-file", required: true });
+  const mapping = el("select", { id: "upload-mapping" }, m.mappings.map((x) => el("option", { value: x.name, title: x.description }, x.name)));
+  const comp = el("select", { id: "upload-compartment" }, me.compartments.map((c) => el("option", { value: c }, c)));
+  const out = el("div", { id: "upload-result" });
+  const form = el("form", { class: "card", on: { submit: async (ev) => {
+    ev.preventDefault();
+    if (!file.files.length) return;
+    const data = new FormData();
+    data.append("file", file.files[0]); data.append("mapping", mapping.value); data.append("compartment", comp.value);
+    out.replaceChildren(el("p", {}, "ingesting…"));
+    const res = await fetch(API + "/upload", { method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": cookie("palermo_csrf") }, body: data });
+    const body = await res.json().catch(() => ({}));
+    if (!res.ok) { out.replaceChildren(el("p", { class: "error" }, "Refused: " + (body.detail || res.statusText))); return; }
+    out.replaceChildren(el("p", {}, body.summary),
+      body.quarantine && body.quarantine.length ? table(["row", "field", "reason"], body.quarantine.map((q) => [q.row, q.field, q.reason])) : null);
+  } } }, el("h2", {}, "Add a source file"),
+    el("p", { class: "muted" }, "The same ingestion as palermo ingest: the file is kept as evidence with its SHA-256; bad rows go to the quarantine with their row and field."),
+    el("div", { class: "toolbar" }, file, mapping, comp, el("button", { type: "submit", id: "upload-submit" }, "Ingest")), out);
+  return form;
 }
 
 async function search(q) {
@@ -180,8 +204,11 @@ async function findings() {
 }
 
 async function audit() {
-  const [log, check] = await Promise.all([api("/audit?limit=300"), api("/audit/verify")]);
-  show(el("h1", {}, "Audit log"),
+  const [log, check, people] = await Promise.all([api("/audit?limit=300"), api("/audit/verify"), api("/users")]);
+  show(el("h1", {}, "Accounts"),
+    table(["user", "role", "compartments", "disabled", "created", "by"], people.users.map((u) => [u.name, u.role, u.compartments.join(", "), u.disabled ? "yes" : "", u.created_at, u.created_by])),
+    el("p", { class: "muted" }, "Accounts are managed by the workspace's owner: palermo user add | disable, palermo grant."),
+    el("h1", {}, "Audit log"),
     el("p", { class: check.ok ? "" : "error", id: "audit-check" }, check.ok ? "Hash chain intact: " + check.records + " records." : "Chain broken at record " + check.first_bad_seq + ": " + check.problem),
     table(["seq", "at", "actor", "action", "target", "details"], log.records.map((r) => [r.seq, r.at, r.actor, r.action, r.target, JSON.stringify(r.details)])));
 }
