@@ -380,3 +380,49 @@ def test_upload_runs_the_same_ingestion_with_quarantine(app: FastAPI, served: Se
     )
     if partner is not None:
         assert partner.post("/api/v1/upload", data=form, files=files).status_code == 403
+
+
+VICTIM_INTERVIEW = ["al_dr_s_nature_of_job", "al_dr_m_contract", "al_ex_s_excessive_hours",
+                    "al_ex_m_low_pay", "al_cd_s_documents", "al_cd_s_debt_bondage"]  # fmt: skip
+
+
+def test_interview_form_screens_with_the_rule_and_leads_are_pseudonymised(
+    app: FastAPI, served: Served
+) -> None:
+    c = login(app, served, "demo-investigator", "10.0.7.1")
+    cat = c.get("/api/v1/victims/indicators", params={"form": "labour"}).json()
+    assert {i["code"] for i in cat["indicators"]} >= set(VICTIM_INTERVIEW)
+    r = c.post("/api/v1/victims/screen", json={"form": "labour", "indicators": VICTIM_INTERVIEW,
+                                                "person": served.victim})  # fmt: skip
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["decision"] == "victim"
+    assert out["dimensions"]["dr"]["clause"] == "S >= 1 and M + W >= 1"
+    assert out["dimensions"]["cd"]["clause"] == "S >= 2"
+    weak = c.post(
+        "/api/v1/victims/screen", json={"form": "labour", "indicators": ["al_ex_m_low_pay"]}
+    )
+    assert weak.json()["decision"] == "not-indicated"
+    assert (
+        c.post(
+            "/api/v1/victims/screen", json={"form": "labour", "indicators": ["nope"]}
+        ).status_code
+        == 400
+    )
+    assert (
+        c.post("/api/v1/victims/screen", json={"form": "sexual", "indicators": []}).status_code
+        == 400
+    )
+    # a person outside the caller's compartments is not found, as by id
+    other = c.post("/api/v1/victims/screen", json={"form": "labour", "indicators": [],
+                                                    "person": "no-such-person"})  # fmt: skip
+    assert other.status_code == 404
+    [(actor, _, details)] = audit_rows(app, "victims.screen")[-1:]
+    assert actor == "demo-investigator" and json.loads(details)["decision"] == "not-indicated"
+    analyst = login(app, served, "demo-analyst", "10.0.7.2")
+    leads = analyst.get("/api/v1/victims/leads").json()["leads"]
+    assert leads and all(f["caption"].startswith("V-") for f in leads)
+    assert served.victim_name not in json.dumps(leads)
+    shown = c.get("/api/v1/victims/leads").json()["leads"]  # an investigator sees names
+    assert not any(f["caption"].startswith("V-") for f in shown)
+    assert analyst.get("/api/v1/victims/cases").status_code == 200

@@ -155,6 +155,17 @@ def test_log_in_search_open_entity_expand_network_money_trail(
     page.wait_for_selector("#worldmap path.flow", timeout=30000)
     assert page.locator("#worldmap path").count() > 150  # the countries
     shot(page, "8-map")
+
+    # the interview form: tick what the interview established, the rule decides
+    page.click("nav a:has-text('Victims')")
+    page.wait_for_selector("#iv-boxes input[type=checkbox]")
+    for code in ("al_dr_s_nature_of_job", "al_dr_m_contract", "al_ex_s_excessive_hours",
+                 "al_ex_m_low_pay", "al_cd_s_documents", "al_cd_s_debt_bondage"):  # fmt: skip
+        page.check(f"#iv-boxes input[value={code}]")
+    page.click("#iv-submit")
+    page.wait_for_selector("#iv-decision")
+    assert page.locator("#iv-decision").inner_text() == "Decision: victim"
+    shot(page, "9-interview")
     assert not errors, errors
 
 

@@ -37,6 +37,7 @@ from pydantic import BaseModel, Field
 
 from palermo import __version__
 from palermo.api.auth import CSRF_COOKIE, SESSION_COOKIE, AuditedRoute, Server, caller, client_of
+from palermo.api.victims import router as victims_router
 from palermo.errors import AccessDenied, PalermoError
 from palermo.network.explore import neighbourhood, path
 from palermo.store import audit, lens, reads, users
@@ -141,6 +142,7 @@ def create_app(
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
     app.include_router(_router(), prefix="/api/v1")
+    app.include_router(victims_router(), prefix="/api/v1")
     static = resources.files("palermo.web") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 

@@ -85,6 +85,7 @@ async function start() {
   document.getElementById("searchform").hidden = false;
   document.getElementById("logout").hidden = false;
   document.getElementById("nav-audit").hidden = me.role !== "admin";
+  document.getElementById("nav-victims").hidden = me.role === "partner";
   document.getElementById("who").textContent = me.user + " (" + me.role + ")";
   route();
 }
@@ -101,7 +102,7 @@ window.addEventListener("hashchange", () => { if (me) route(); });
 
 function route() {
   const [, view, arg] = location.hash.split("/").map((p, i) => i === 2 ? decodeURIComponent(p || "") : p);
-  const views = { overview, search, entity, network, trail, findings, audit, timeline, map };
+  const views = { overview, search, entity, network, trail, findings, audit, timeline, map, victims };
   (views[view] || overview)(arg).catch(failure);
 }
 
@@ -344,6 +345,47 @@ function sankey(t) {
   }
   for (const [k, p] of Object.entries(pk)) s.append(svg("rect", { x: x2, y: p.y, width: w, height: p.h, fill: "#2b8a3e" }), svg("text", { x: x2 + w + 4, y: p.y + 10 }, k + " " + fmt(Math.round(kinds[k]))));
   return s;
+}
+
+// -- victims: possible victims found in the data, cases, and the interview form ----------------
+async function victims() {
+  const [leads, cases, cat] = await Promise.all([api("/victims/leads"), api("/victims/cases"), api("/victims/indicators?form=labour")]);
+  const formSel = el("select", { id: "iv-form" }, ["labour", "child-labour"].map((f) => el("option", { value: f }, f)));
+  const person = el("input", { id: "iv-person", placeholder: "entity id of the person interviewed (optional)" });
+  const boxes = el("div", { id: "iv-boxes" });
+  const result = el("div", { id: "iv-result" });
+  async function fill() {
+    const c = formSel.value === "labour" ? cat : await api("/victims/indicators?form=" + formSel.value);
+    const dims = {};
+    c.indicators.forEach((i) => { (dims[i.dimension_label] = dims[i.dimension_label] || []).push(i); });
+    boxes.replaceChildren(...Object.entries(dims).map(([d, list]) => el("fieldset", { class: "card" }, el("legend", {}, d),
+      list.map((i) => el("label", { class: "indicator" }, el("input", { type: "checkbox", value: i.code }), " ", el("span", { class: "badge" }, i.strength), i.label)))));
+  }
+  formSel.addEventListener("change", () => fill().catch(failure));
+  await fill();
+  const form = el("form", { id: "interview", on: { submit: async (ev) => {
+    ev.preventDefault();
+    const codes = [...boxes.querySelectorAll("input:checked")].map((b) => b.value);
+    const r = await api("/victims/screen", { method: "POST", body: JSON.stringify({ form: formSel.value, indicators: codes, person: person.value || null }) }).catch((e) => ({ error: e.message }));
+    if (r.error) { result.replaceChildren(el("p", { class: "error" }, r.error)); return; }
+    result.replaceChildren(
+      el("h2", { id: "iv-decision" }, "Decision: " + r.decision), el("p", {}, r.why), r.missing.length ? el("p", { class: "muted" }, "Missing: " + r.missing.join("; ")) : null,
+      table(["dimension", "positive", "clause that decided", "strong", "medium", "weak"], Object.values(r.dimensions).map((d) =>
+        [d.name, d.positive ? "yes" : "no", d.clause || "", d.strong.map((i) => i.label).join("; "), d.medium.map((i) => i.label).join("; "), d.weak.map((i) => i.label).join("; ")])),
+      el("p", {}, "Rule: a dimension is positive when " + r.rule.dimension + "; overall: " + r.rule.overall),
+      el("h2", {}, "ILO forced-labour indicators shown"), table(["#", "indicator", "from"], r.ilo_forced_labour.present.map((x) => [x.number, x.name, x.from.join(", ")])),
+      el("p", { class: "muted" }, r.caveat));
+  } } }, el("div", { class: "toolbar" }, formSel, person, el("button", { type: "submit", id: "iv-submit" }, "Screen")), boxes);
+  show(el("h1", {}, "Victims"),
+    el("h2", {}, "Possible victims found in the data (" + leads.leads.length + ")"),
+    el("p", { class: "muted" }, me.sees_victim_names ? "Your role sees names; every showing is audited." : "Your role sees possible victims by pseudonym only."),
+    table(["person", "score", "signals and evidence (rule)"], leads.leads.map((f) => [entityLink(f.subject_ids[0], f.caption), Math.round((f.score || 0) * 100) / 100, f.explanation])),
+    el("h2", {}, "Cases along the National Referral Mechanism (" + cases.cases.length + ")"),
+    cases.cases.length ? table(["case", "person", "stage", "consent", "next step", "deadlines"], cases.cases.map((c) => [c.case_id, c.label, c.stage, c.consent, c.next_step, c.deadlines.map((d) => d.what + " " + (d.due || d.until)).join("; ")]))
+      : el("p", { class: "muted" }, "No cases (palermo victims case open)."),
+    el("h2", {}, "Interview: screen with the ILO/EC operational indicators"),
+    el("p", { class: "muted" }, "Tick what the interview established; the combination rule gives the decision per dimension and overall, with the clause behind each. Indicators present, not a legal finding."),
+    form, result);
 }
 
 // -- map of cross-border movements -----------------------------------------------------------------
