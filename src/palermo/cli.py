@@ -1765,7 +1765,12 @@ def estimate_mse(
         ),
     ] = None,
     by: Annotated[
-        str | None, typer.Option(help="With -w: one estimate per sex, age_group or citizenship.")
+        str | None,
+        typer.Option(
+            help="With -w: one estimate per sex, age_group, citizenship, exploitation (labour when"
+            " an employer or taken wages are in the evidence, else unknown) or region (the"
+            " employer's country)."
+        ),
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:

@@ -388,6 +388,10 @@ def test_estimate_table_from_the_workspace(ws: Path) -> None:
         [t] = workspace_table(w.store).values()
         [t2] = workspace_table(w.store, include=["victim-support", "police"]).values()
         by = workspace_table(w.store, by="citizenship")
+        forms = workspace_table(w.store, by="exploitation")
+        regions = workspace_table(w.store, by="region")
+        with pytest.raises(PalermoError, match="--by"):
+            workspace_table(w.store, by="star sign")
         with pytest.raises(PalermoError, match="no possible victim is on"):
             workspace_table(w.store, include=["victim-support", "nowhere"])
         with pytest.raises(PalermoError, match="--lists"):
@@ -398,6 +402,9 @@ def test_estimate_table_from_the_workspace(ws: Path) -> None:
     # on the NGO's and the police's lists only: Mara (NGO), Ion (both)
     assert t2.lists == ["police", "victim-support"] and t2.observed == 2
     assert sum(x.observed for x in by.values()) == 5
+    # every person in one stratum; labour where an employer or taken wages are in the evidence
+    assert sum(x.observed for x in forms.values()) == 5 and "labour" in forms
+    assert sum(x.observed for x in regions.values()) == 5 and "DE" in regions  # Green Farm Ltd
     assert main(["estimate", "mse", "-w", str(ws), "--include", "police,victim-support"]) == 0
     assert main(["estimate", "mse", "-w", str(ws), "--by", "sex"]) == 0
     assert main(["estimate", "mse"]) != 0  # neither a table nor a workspace

@@ -37,7 +37,7 @@ _STAMP = (
 )
 # reads every request would otherwise repeat, the same for every caller (the redactor: the same
 # for every caller who may not see victims' names); kept until the stamp changes
-_SHARED = ("_compartments", "_protected", "_victim_key")
+_SHARED = ("_compartments", "_protected", "_victim_key", "_name_words")
 
 
 @dataclass

@@ -459,7 +459,7 @@ def write_outputs(result: dict[str, Any], out: Path) -> None:
     plt.close(fig)
 
 
-STRATA = ("sex", "age_group", "citizenship")
+STRATA = ("sex", "age_group", "citizenship", "exploitation", "region")
 
 
 def workspace_table(
@@ -473,9 +473,10 @@ def workspace_table(
 
     from palermo.store import findings as F
     from palermo.store.victims import victim_lists, victim_tables
-    from palermo.victims.export import GENDER, age_group
+    from palermo.victims.export import GENDER, age_group, is_labour
 
-    nodes = sorted({f["subject_ids"][0] for f in F.read(store, "victims.lead")})
+    leads = {f["subject_ids"][0]: f for f in F.read(store, "victims.lead")}
+    nodes = sorted(leads)
     if not nodes:
         raise PalermoError("no possible victims: run `palermo victims leads -w WS` first")
     on = victim_lists(store, nodes, field)
@@ -491,16 +492,29 @@ def workspace_table(
     if by is not None:
         if by not in STRATA:
             raise PalermoError(f"--by {by!r}: one of {', '.join(STRATA)}")
-        people = {r["node"]: r for r in victim_tables(store, "estimate strata").labels.to_pylist()}
+        vt = victim_tables(store, "estimate strata")
+        people = {r["node"]: r for r in vt.labels.to_pylist()}
+        sectors: dict[str, str] = {}
+        region: dict[str, str] = {}  # where exploited: the first employer's country
+        for e in vt.employments.to_pylist():
+            if e["sector"]:
+                sectors.setdefault(e["employee"], e["sector"])
+            if e["employer_country"]:
+                region.setdefault(e["employee"], e["employer_country"])
         day = as_of or date.today()
         for n in nodes:
             p = people.get(n, {})
-            stratum[n] = {
-                "sex": {"Feminine": "female", "Masculine": "male"}.get(
-                    GENDER.get(str(p.get("gender") or "").lower(), ""), "unknown"),
-                "age_group": age_group(p.get("birth_date"), day),
-                "citizenship": p.get("nationality") or "unknown",
-            }[by]  # fmt: skip
+            if by == "sex":
+                stratum[n] = {"Feminine": "female", "Masculine": "male"}.get(
+                    GENDER.get(str(p.get("gender") or "").lower(), ""), "unknown")  # fmt: skip
+            elif by == "age_group":
+                stratum[n] = age_group(p.get("birth_date"), day)
+            elif by == "citizenship":
+                stratum[n] = p.get("nationality") or "unknown"
+            elif by == "exploitation":
+                stratum[n] = "labour" if is_labour(n, leads[n], sectors) else "unknown"
+            else:
+                stratum[n] = region.get(n, "unknown")
     tables: dict[str, dict[tuple[int, ...], int]] = {}
     for n in nodes:
         h = tuple(int(x in on.get(n, set())) for x in lists)

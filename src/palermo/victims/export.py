@@ -73,6 +73,18 @@ AGE_BINS = ((0, 8), (9, 17), (18, 20), (21, 23), (24, 26), (27, 29), (30, 38), (
 DIMENSIONS = ["sex", "age_group", "citizenship", "exploitation"]
 
 
+def lead_signals(lead: dict[str, Any]) -> set[str]:
+    """The signals (``wages_for_another``, ...) a ``victims.lead`` finding was drawn from."""
+    ev = (lead["evidence"] or [{}])[0]
+    return {s["signal"] for s in ev.get("signals", [])}
+
+
+def is_labour(node: str, lead: dict[str, Any], sectors: dict[str, str]) -> bool:
+    """Forced labour as HTCDS's type of exploitation: an employer with a sector is in the
+    evidence, or wages taken (the other forms have no signal in the data: left unknown)."""
+    return node in sectors or bool(lead_signals(lead) & set(SIGNAL_CONTROL))
+
+
 def age_group(birth: str | None, as_of: date) -> str:
     try:
         b = date.fromisoformat(str(birth)[:10])
@@ -112,10 +124,10 @@ def export_victims(
         ev = (f["evidence"] or [{}])[0]
         sc = ev.get("screening") or {}
         codes = [i["code"] for i in sc.get("indicators", [])]
-        kinds = {s["signal"] for s in ev.get("signals", [])}
+        kinds = lead_signals(f)
         controls = sorted({CONTROL[c] for c in codes if c in CONTROL}
                           | {SIGNAL_CONTROL[k2] for k2 in kinds if k2 in SIGNAL_CONTROL})  # fmt: skip
-        labour = node in sector or bool(kinds & set(SIGNAL_CONTROL))
+        labour = is_labour(node, f, sector)
         gender = GENDER.get(str(p.get("gender") or "").lower(), "NonSpecifiedUnknown")
         records.append({
             "prs_Identifier": pseudonym(store, node),
