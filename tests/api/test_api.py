@@ -256,6 +256,12 @@ def test_entity_page_shows_provenance_links_and_events(app: FastAPI, served: Ser
     t = trail.json()
     assert t["conserved"] and t["by_country"]
     assert abs(sum(x["amount_eur"] for x in t["by_country"]) - t["ended_eur"]) < 0.05
+    # the path table: the largest routes, each hop's payment and its file:row
+    assert t["paths"] and t["paths_total"] >= len(t["paths"])
+    amounts = [p["amount_eur"] for p in t["paths"]]
+    assert amounts == sorted(amounts, reverse=True)
+    routed = [p for p in t["paths"] if p["hops"]]
+    assert routed and all(p["evidence"] and p["transactions"] for p in routed)
 
 
 def test_network_neighbourhood_and_paths(app: FastAPI, served: Served) -> None:
@@ -275,6 +281,14 @@ def test_network_neighbourhood_and_paths(app: FastAPI, served: Served) -> None:
     assert p["found"] and p["length"] == 2
     calls = c.get("/api/v1/graph", params={"node": hub, "layers": "calls"}).json()
     assert {e["layer"] for e in calls["edges"]} <= {"calls"}
+    # a cell's timeline: its members' payments, calls and crossings
+    cell = c.get("/api/v1/findings", params={"kind": "network.cell"}).json()["findings"][0]
+    tl = c.get(f"/api/v1/cells/{cell['id']}/timeline").json()
+    assert {m["id"] for m in tl["members"]} == set(cell["subject_ids"])
+    ev = tl["events"]
+    assert ev["payments"] or ev["calls"] or ev["trips"]
+    assert all(x["file"] and x["row"] for kind in ("payments", "calls", "trips") for x in ev[kind])
+    assert c.get("/api/v1/cells/no-such-cell/timeline").status_code == 404
     ordered = c.get("/api/v1/graph/path", params={"a": hub, "b": far, "ordered": True}).json()
     if ordered["found"]:  # each tie's last contact is no earlier than the first of the one before
         assert ordered["length"] >= 2

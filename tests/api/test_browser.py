@@ -148,6 +148,7 @@ def test_log_in_search_open_entity_expand_network_money_trail(
     page.goto(f"{base_url}/#/trail/{holder}")
     page.wait_for_selector("#sankey", timeout=60000)
     assert page.locator("text=money conserved").count() == 1
+    assert page.locator("h2:has-text('Paths')").count() == 1
     shot(page, "5-money-trail")
 
     # the map of cross-border movements, drawn from the shipped world boundaries

@@ -155,6 +155,7 @@ def create_app(
 
 
 TRAIL_TERMINALS = 200
+TRAIL_PATHS = 200  # the largest routes of the path table
 
 
 def _fast(data: Any) -> Response:
@@ -263,6 +264,12 @@ def _router() -> APIRouter:
             lens.entity(store, entity_id, sg.node_entities.get(node, []) if node else None)
         )
 
+    @api.get("/cells/{cell}/timeline", tags=["network"])
+    def cell_timeline(request: Request, store: ScopedStore, cell: str) -> Response:
+        """A criminal cell's events (its members' payments, calls, crossings), newest first."""
+        sg = request.app.state.graphs.get(store, None, None, None)
+        return _fast(lens.cell_timeline(store, cell, sg.node_entities))
+
     @api.get("/findings", tags=["findings"])
     def findings(store: ScopedStore, kind: str = "", subject: str | None = None,
                  limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> Response:  # fmt: skip
@@ -305,7 +312,7 @@ def _router() -> APIRouter:
         from palermo.finance.trace import TraceParams, trace
 
         result = trace(store, source, to=to, window=window, rates=request.app.state.rates,
-                       params=TraceParams(rule=rule, direction=direction))  # fmt: skip
+                       params=TraceParams(rule=rule, direction=direction), paths=TRAIL_PATHS)  # fmt: skip
         result["from_id"] = source
         return _fast(lens.redact_json(store, _trail_view(store, result)))
 

@@ -219,9 +219,11 @@ def trace(
     params: TraceParams | None = None,
     rates: list[Rate] | None = None,
     out: Path | None = None,
+    paths: int = 0,
 ) -> dict[str, Any]:
     """Trace funds from (forward) or into (backward) ``source``; write the trail and the path
-    table to ``out`` when given. Returns the summary (with ``terminals`` and ``paths``)."""
+    table to ``out`` when given. Returns the summary (with ``terminals``; with ``paths`` > 0 also
+    the largest rows of the path table, each route with its hops, holders and evidence)."""
     p = params or TraceParams()
     if p.rule not in RULES:
         raise PalermoError(f"--rule {p.rule!r}: one of {', '.join(RULES)}")
@@ -256,6 +258,10 @@ def trace(
         **result,
         "notes": [*tables.notes, *result["notes"]],
     }
+    if paths > 0:
+        rows = sorted(path_rows(run, summary), key=lambda r: -float(r["amount_eur"]))
+        summary["paths"] = rows[:paths]
+        summary["paths_total"] = len(rows)
     if out is not None:
         _write(Path(out), run, summary)
         summary["out"] = str(out)

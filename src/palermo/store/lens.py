@@ -338,8 +338,9 @@ def _looks_like_id(value: str) -> bool:
 def events_of(
     store: Store, ids: list[str], limit: int = 200, known: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    """Payments from or to these entities (or accounts they hold), and calls from or to their
-    phones, newest first, with the file and row of each (``known``: captions already read)."""
+    """Payments from or to these entities (or accounts they hold), calls from or to their
+    phones and border crossings they are on, newest first, with the file and row of each
+    (``known``: captions already read)."""
     cond, params = store.scope.sql_filter("p.compartment")
     keys = [entity_key(i) for i in ids]
     # the matching payments first (one scan of four key columns), their labels and files after
@@ -377,10 +378,30 @@ def events_of(
         " JOIN evidence ev ON ev.sha256 = c.evidence_sha256 ORDER BY c.started_at DESC",
         [phones, phones, *cparams, limit],
     )
+    tcond, tparams = store.scope.sql_filter("t.compartment")
+    trips = store.engine.rows(
+        f"""WITH mine AS (
+          SELECT DISTINCT entity_id FROM statements t WHERE schema = 'Trip' AND prop = 'involved'
+            AND list_contains(?::VARCHAR[], value) AND {tcond}
+        )
+        SELECT t.entity_id, any_value(t.value) FILTER (WHERE t.prop = 'startDate'),
+          any_value(t.value) FILTER (WHERE t.prop = 'name'),
+          any_value(t.value) FILTER (WHERE t.prop = 'location'),
+          any_value(ev.original_name), min(t.source_row), any_value(t.compartment)
+        FROM statements t JOIN mine USING (entity_id)
+        JOIN evidence ev ON ev.sha256 = t.evidence_sha256 WHERE {tcond}
+        GROUP BY t.entity_id ORDER BY 2 DESC LIMIT ?""",
+        [ids, *tparams, *tparams, limit],
+    )
     have = known or {}
     parties = [p for r in pay for p in (r[2], r[4]) if p and p not in have]
     labels = {**have, **captions(store, parties)}
     return {
+        "trips": [
+            {"id": r[0], "at": r[1], "what": r[2], "location": r[3], "file": r[4], "row": r[5],
+             "compartment": r[6]}
+            for r in trips
+        ],
         "payments": [
             {"id": r[0], "at": r[1], "payer": r[2], "payer_caption": labels.get(r[2] or ""),
              "payer_account": r[3], "payee": r[4], "payee_caption": labels.get(r[4] or ""),
@@ -395,6 +416,24 @@ def events_of(
         ],
         "limit": limit,
     }  # fmt: skip
+
+
+def cell_timeline(store: Store, cell: str, node_entities: dict[str, list[str]]) -> dict[str, Any]:
+    """The events of a criminal cell (a ``network.cell`` finding the caller may see): its
+    members' payments, calls and crossings, newest first, with the finding behind the cell."""
+    from palermo.store import findings as findings_store
+
+    found = [f for f in findings_store.read(store, prefix="network.cell") if f["id"] == cell]
+    if not found:
+        raise NotFound(f"no cell {cell!r}")
+    members = found[0]["subject_ids"]
+    ids = sorted({e for m in members for e in node_entities.get(m, [m])})
+    labels = captions(store, members)
+    return redact_json(store, {
+        "cell": cell, "explanation": found[0]["explanation"],
+        "members": [{"id": m, "caption": labels.get(m, m)} for m in members],
+        "events": events_of(store, ids, limit=500, known=labels),
+    })  # fmt: skip
 
 
 def audit_log(store: Store, limit: int = 200, before: int | None = None) -> list[dict[str, Any]]:

@@ -182,7 +182,7 @@ async function entity(id) {
 function findingList(list) {
   if (!list.length) return el("p", { class: "muted" }, "No findings.");
   return table(["kind", "subjects", "score", "explanation (rule)", "evidence rows", "code"], list.map((f) =>
-    [f.kind, el("span", {}, (f.subjects || f.subject_ids.map((s) => ({ id: s, caption: s }))).slice(0, 5).map((s) => [entityLink(s.id, s.caption), " "])),
+    [f.kind === "network.cell" ? el("span", {}, f.kind, " ", el("a", { href: "#/timeline/cell:" + encodeURIComponent(f.id) }, "timeline")) : f.kind, el("span", {}, (f.subjects || f.subject_ids.map((s) => ({ id: s, caption: s }))).slice(0, 5).map((s) => [entityLink(s.id, s.caption), " "])),
       f.score === null ? "" : Math.round(f.score * 1000) / 1000, f.explanation,
       el("span", { class: "prov" }, (f.evidence || []).slice(0, 6).map(evidenceText).join("; ") + ((f.evidence || []).length > 6 ? " … (" + f.evidence.length + ")" : "")),
       f.code_version]));
@@ -215,8 +215,11 @@ async function audit() {
 }
 
 async function timeline(id) {
-  const e = await api("/entities/" + encodeURIComponent(id));
+  const cell = id && id.startsWith("cell:");
+  const e = cell ? await api("/cells/" + encodeURIComponent(id.slice(5)) + "/timeline") : await api("/entities/" + encodeURIComponent(id));
+  if (cell) { e.caption = "cell " + id.slice(5, 13) + " (" + e.members.length + " members)"; e.values = []; }
   const items = [
+    ...(e.events.trips || []).map((t) => [t.at, "crossing", t.what || "", t.location || "", t.file + ":" + t.row]),
     ...e.events.payments.map((p) => [p.at, "payment", (p.payer_caption || p.payer_account || "?") + " → " + (p.payee_caption || p.payee_account || "?"), fmt(p.amount) + " " + p.currency, p.file + ":" + p.row]),
     ...e.events.calls.map((c) => [c.at, "call", c.caller + " → " + c.callee, (c.duration_s || 0) + " s", c.file + ":" + c.row]),
     ...e.values.filter((v) => /date|At$/i.test(v.prop)).map((v) => [v.value, v.prop, "", "", v.file + ":" + v.row]),
@@ -230,7 +233,8 @@ async function timeline(id) {
       chart.append(svg("circle", { cx: 10 + 980 * (t - lo) / Math.max(hi - lo, 1), cy: i[1] === "call" ? 20 : i[1] === "payment" ? 40 : 30, r: 3, fill: i[1] === "call" ? "#1f5fa8" : i[1] === "payment" ? "#2b8a3e" : "#a8321f" })); });
     chart.append(svg("text", { x: 10, y: 58 }, new Date(lo).toISOString().slice(0, 10)), svg("text", { x: 920, y: 58 }, new Date(hi).toISOString().slice(0, 10)));
   }
-  show(el("h1", {}, "Timeline: " + e.caption), el("p", { class: "muted" }, "calls above the line, payments below, dated facts on it (newest " + e.events.limit + " events of each kind)"), chart,
+  show(el("h1", {}, "Timeline: " + e.caption), cell ? el("p", {}, e.members.map((m) => [entityLink(m.id, m.caption), " "]), el("br"), el("span", { class: "muted" }, e.explanation)) : null,
+    el("p", { class: "muted" }, "calls above the line, payments below, crossings and dated facts on it (newest " + e.events.limit + " events of each kind)"), chart,
     table(["time", "what", "who", "amount / length", "file:row"], items));
 }
 
@@ -322,6 +326,9 @@ async function trail(id) {
     el("h2", {}, "Largest ends (" + t.terminals.length + " of " + t.terminals_total + ")"),
     table(["ended as", "account", "holder", "country", "payment", "time", "amount " + t.unit], t.terminals.map((x) =>
       [x.kind, x.account, x.holder_node ? entityLink(x.holder_node, x.holder) : (x.holder || ""), x.country, x.transaction, x.time, x.amount_eur])),
+    el("h2", {}, "Paths (the " + (t.paths || []).length + " largest of " + (t.paths_total || 0) + " routes)"),
+    table(["amount " + t.unit, "ended as", "country", "hops", "through (holders)", "payments", "first", "last", "evidence rows"], (t.paths || []).map((p) =>
+      [p.amount_eur, p.kind, p.country, p.hops, p.holders || p.accounts, p.transactions, p.first, p.last, el("span", { class: "prov" }, p.evidence)])),
     el("p", { class: "muted" }, (t.notes || []).join(" · ")));
 }
 
