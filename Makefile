@@ -53,6 +53,7 @@ bench: $(STAMP)
 	$(BIN)/pip install --quiet "snapml==1.17.2"
 	$(BIN)/python benchmarks/finance.py
 	$(BIN)/python benchmarks/api.py
+	$(BIN)/python benchmarks/explorer.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_WS) $(DEMO_CASE) .pytest_cache .mypy_cache .ruff_cache build

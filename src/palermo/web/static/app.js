@@ -275,7 +275,10 @@ async function network(id) {
   }
   function draw(g, merge) {
     if (!merge || !cy) {
-      cy = cytoscape({ container: box, elements: [], wheelSensitivity: 0.3, style: [
+      // large graphs: a cached texture while panning and zooming, edges hidden meanwhile, one
+      // pixel per CSS pixel (Cytoscape.js's own performance switches)
+      cy = cytoscape({ container: box, elements: [], wheelSensitivity: 0.3, textureOnViewport: true,
+        hideEdgesOnViewport: true, pixelRatio: 1, style: [
         { selector: "node", style: { "background-color": (n) => ROLE_COLOURS[n.data("role")] || "#90a4ae", label: "data(label)", "font-size": 9, "min-zoomed-font-size": 7, width: (n) => n.data("key_player") ? 26 : 14, height: (n) => n.data("key_player") ? 26 : 14, "border-width": (n) => n.data("cell") ? 2 : 0, "border-color": (n) => cellColour(n.data("cell")) } },
         { selector: "node[?focus]", style: { shape: "diamond" } },
         { selector: "edge", style: { width: 1, "line-color": "#c5cbd3", "curve-style": "haystack" } },
@@ -289,7 +292,7 @@ async function network(id) {
     cy.add(g.nodes.filter((n) => cy.getElementById(n.id).empty()).map((n) => ({ group: "nodes", data: n })));
     cy.add(g.edges.filter((e) => cy.getElementById(e.id).empty()).map((e) => ({ group: "edges", data: e })));
     const big = cy.nodes().length > 1500;
-    cy.layout(big ? { name: "concentric", concentric: (n) => n.degree(), animate: false } : { name: "cose", animate: false, numIter: 600 }).run();
+    cy.layout(big ? { name: "concentric", concentric: (n) => n.degree(), animate: false } : { name: "cose", animate: false, numIter: 300 }).run();
   }
   function details(d) {
     side.replaceChildren(el("h2", {}, d.label), el("p", {}, d.kind, d.role ? el("span", { class: "badge" }, d.role) : null, d.key_player ? el("span", { class: "badge" }, "key player") : null,
