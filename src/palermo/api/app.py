@@ -120,27 +120,18 @@ def create_app(
             response.headers["Cache-Control"] = "no-store"
         return response
 
-    @app.exception_handler(lens.NotFound)
-    async def not_found(request: Request, exc: lens.NotFound) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=404)
-
-    @app.exception_handler(AccessDenied)
-    async def denied(request: Request, exc: AccessDenied) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=403)
+    # errors to status codes, the most specific class first (LoginFailed is a PalermoError)
+    statuses: list[tuple[type[Exception], int]] = [
+        (lens.NotFound, 404), (AccessDenied, 403), (users.LoginFailed, 401), (PalermoError, 400),
+    ]  # fmt: skip
+    for cls, code in statuses:
+        app.add_exception_handler(cls, _status_handler(code))
 
     @app.exception_handler(users.LoginThrottled)
     async def throttled(request: Request, exc: users.LoginThrottled) -> JSONResponse:
         return JSONResponse(
             {"detail": str(exc)}, status_code=429, headers={"Retry-After": str(exc.retry_after)}
         )
-
-    @app.exception_handler(users.LoginFailed)
-    async def failed(request: Request, exc: users.LoginFailed) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=401)
-
-    @app.exception_handler(PalermoError)
-    async def bad(request: Request, exc: PalermoError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=400)
 
     app.include_router(_router(), prefix="/api/v1")
     app.include_router(victims_router(), prefix="/api/v1")
@@ -152,6 +143,13 @@ def create_app(
         return FileResponse(str(static / "index.html"), media_type="text/html")
 
     return app
+
+
+def _status_handler(code: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    async def handler(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=code)
+
+    return handler
 
 
 TRAIL_TERMINALS = 200

@@ -53,11 +53,13 @@ class Server:
     _shared: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def store(self, scope_source: Session | None = None) -> Store:
+    def store(
+        self, scope_source: Session | None = None, engine: DuckDBEngine | None = None
+    ) -> Store:
         from palermo.store.access import Scope
 
         scope = scope_source.user.scope() if scope_source else Scope("palermo-serve")
-        store = Store(self.root, self.engine.cursor(), scope)
+        store = Store(self.root, engine or self.engine.cursor(), scope)
         if scope_source is not None:
             self._warm(store)
             from palermo.store.findings import workspace_compartments
@@ -140,18 +142,19 @@ def caller(request: Request) -> Iterator[Store]:
     secret, how = _secret(request)
     if not secret:
         raise HTTPException(401, "log in first")
-    anonymous = server.store()
+    anonymous = server.store()  # its connection then serves the caller's store
     try:
         found = session(anonymous, secret)
-    finally:
+        if found is None or (how == "token") != (found.kind == "token"):
+            raise HTTPException(401, "session expired or unknown: log in again")
+        if how == "cookie" and request.method not in SAFE_METHODS:
+            sent = request.headers.get(CSRF_HEADER, "")
+            if not found.csrf or not hmac.compare_digest(sent, found.csrf):
+                raise HTTPException(403, "missing or wrong CSRF token")
+    except BaseException:
         anonymous.engine.close()
-    if found is None or (how == "token") != (found.kind == "token"):
-        raise HTTPException(401, "session expired or unknown: log in again")
-    if how == "cookie" and request.method not in SAFE_METHODS:
-        sent = request.headers.get(CSRF_HEADER, "")
-        if not found.csrf or not hmac.compare_digest(sent, found.csrf):
-            raise HTTPException(403, "missing or wrong CSRF token")
-    store = server.store(found)
+        raise
+    store = server.store(found, anonymous.engine)
     request.state.user = found.user
     # this request's read records, written in one transaction before its response (AuditedRoute)
     store.engine.audit_pending = request.state.audit = []

@@ -45,7 +45,7 @@ def router() -> APIRouter:
         if store.scope.role == "partner":
             raise AccessDenied(f"{store.scope.actor}: partners do not screen victims")
         if body.person is not None:
-            lens.entity(store, body.person)  # 404 outside the caller's compartments
+            lens.require_entity(store, body.person)  # 404 outside the caller's compartments
         result = screen(body.form, body.indicators)
         with store.engine.transaction():
             audit.append(store.engine, store.scope.actor, "victims.screen", body.person,

@@ -227,6 +227,15 @@ def search(store: Store, q: str, limit: int = 50) -> dict[str, Any]:
     return {"q": q, "words": words, "threshold": SEARCH_THRESHOLD, "hits": hits}
 
 
+def require_entity(store: Store, entity_id: str) -> None:
+    """``NotFound`` unless something of this entity is within the caller's compartments."""
+    cond, params = store.scope.sql_filter("compartment")
+    if not store.engine.rows(
+        f"SELECT 1 FROM statements WHERE entity_id = ? AND {cond} LIMIT 1", [entity_id, *params]
+    ):
+        raise NotFound(f"no entity {entity_id!r}")
+
+
 def entity(store: Store, entity_id: str, same_node: list[str] | None = None) -> dict[str, Any]:
     """Everything the caller may see of one entity: each value with its provenance (file, row,
     compartment, ingest run), the entities resolved with it, the entities it links to and that
