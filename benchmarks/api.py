@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -170,16 +171,25 @@ def main() -> None:
     try:
         base = f"http://127.0.0.1:{port}"
         _load(base, password, 2, 5, queries, ids)  # warm: the graph cache, DuckDB's buffers
+        server = psutil.Process(proc.pid)
+        s0, c0 = server.cpu_times(), time.process_time()
         t0 = time.perf_counter()
         times = _load(base, password, args.users, args.requests, queries, ids)
         wall = time.perf_counter() - t0
+        s1, c1 = server.cpu_times(), time.process_time()
+        server_cpu = (s1.user + s1.system) - (s0.user + s0.system)
     finally:
         proc.terminate()
         proc.wait(30)
     floor = _floor(ws, queries, ids, min(n, 200))
     result: dict[str, Any] = {"users": args.users, "requests": n, "wall_s": round(wall, 2),
                               "throughput_rps": round(n / wall, 1), "goal_p95_ms": GOAL_MS}  # fmt: skip
-    print(f"{args.users} users x {args.requests} requests on {ws.name}: {n / wall:.1f} requests/s")
+    result["server_cpu_ms_per_request"] = round(server_cpu / n * 1000, 2)
+    result["client_cpu_ms_per_request"] = round((c1 - c0) / n * 1000, 2)
+    print(f"{args.users} users x {args.requests} requests on {ws.name}: {n / wall:.1f} requests/s;"
+          f" CPU per request: server {result['server_cpu_ms_per_request']} ms, load generator"
+          f" {result['client_cpu_ms_per_request']} ms (both on this machine's"
+          f" {psutil.cpu_count()} cores)")  # fmt: skip
     print(
         f"{'':8} {'p50 ms':>8} {'p95 ms':>8} {'floor p50':>10} {'floor p95':>10}  (floor: the same"
         " reads in-process, one at a time, no HTTP)"

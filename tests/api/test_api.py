@@ -212,6 +212,9 @@ def test_sessions_expire_when_idle_and_end_when_the_user_is_disabled(
     from palermo.store.workspace import Store
 
     users.disable_user(Store(served.root, e, Scope("owner")), "demo-partner")
+    # while it serves, the server is the workspace's only writer (DuckDB's lock): a change comes
+    # through one of its requests that is not a plain read, which drops the sessions it keeps
+    app.state.server.changing()
     assert c.get("/api/v1/me").status_code == 401
 
 
@@ -440,3 +443,37 @@ def test_interview_form_screens_with_the_rule_and_leads_are_pseudonymised(
     shown = c.get("/api/v1/victims/leads").json()["leads"]  # an investigator sees names
     assert not any(f["caption"].startswith("V-") for f in shown)
     assert analyst.get("/api/v1/victims/cases").status_code == 200
+
+
+def test_concurrent_requests_share_audit_commits_and_keep_the_chain(app: FastAPI) -> None:
+    import threading
+
+    from palermo.store import audit
+
+    server = app.state.server
+    e = server.engine
+    before = e.rows("SELECT count(*) FROM audit")[0][0]
+    errors: list[BaseException] = []
+
+    def request(n: int) -> None:
+        try:
+            for i in range(20):
+                records = [(f"user{n}", "search", None, {"q": f"q{i}"}),
+                           (f"user{n}", "entity.read", f"e{i}", None)]  # fmt: skip
+                server.audit_writer.write(records)
+                assert records == []  # written (committed) before the call returns
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=request, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert e.rows("SELECT count(*) FROM audit")[0][0] == before + 8 * 20 * 2
+    assert audit.verify(e).ok
+    # each request's two records stay together, in its order
+    rows = e.rows("SELECT actor, action FROM audit WHERE actor LIKE 'user%' ORDER BY seq")
+    assert all(rows[k][1] == "search" and rows[k + 1] == (rows[k][0], "entity.read")
+               for k in range(0, len(rows), 2))  # fmt: skip

@@ -266,12 +266,11 @@ def trace(
         _write(Path(out), run, summary)
         summary["out"] = str(out)
     # payments (victims' wages among them) leave the store as files: audited
-    with store.engine.transaction():
-        audit.append(
-            store.engine, store.scope.actor, "finance.trace", label,
-            {"direction": p.direction, "rule": p.rule, "window": window, "to": to_label,
-             "traced_eur": summary["traced_eur"], "out": str(out) if out else None},
-        )  # fmt: skip
+    audit.record_read(
+        store.engine, store.scope.actor, "finance.trace", label,
+        {"direction": p.direction, "rule": p.rule, "window": window, "to": to_label,
+         "traced_eur": summary["traced_eur"], "out": str(out) if out else None},
+    )  # fmt: skip
     return summary
 
 

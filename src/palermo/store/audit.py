@@ -45,15 +45,36 @@ def append(
     if pending is not None and action in DEFERRABLE:
         pending.append((actor, action, target, details))
         return 0
+    return _write(engine, [(actor, action, target, details)])
+
+
+def record_read(
+    engine: Engine, actor: str, action: str, target: str | None = None, details: Any = None
+) -> None:
+    """Record a read (``DEFERRABLE``): kept for the request's ``flush`` on a server's engine
+    (no transaction now: the chain's writer lock stays free), else appended at once."""
+    pending: list[tuple[Any, ...]] | None = getattr(engine, "audit_pending", None)
+    if pending is not None and action in DEFERRABLE:
+        pending.append((actor, action, target, details))
+        return
+    with engine.transaction():
+        append(engine, actor, action, target, details)
+
+
+def _write(engine: Engine, records: list[tuple[Any, ...]]) -> int:
+    """Chain and insert records (one read of the chain's end, one INSERT); the last seq."""
     last = engine.rows("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-    seq, prev = (last[0][0] + 1, last[0][1]) if last else (1, GENESIS)
-    at = datetime.now(UTC).isoformat(timespec="microseconds")
-    body = _canonical(seq, at, actor, action, target, details)
-    digest = hashlib.sha256((prev + body).encode()).hexdigest()
-    engine.execute(
-        "INSERT INTO audit VALUES (?, ?::TIMESTAMPTZ, ?, ?, ?, ?, ?, ?)",
-        [seq, at, actor, action, target, json.dumps(details, default=str), prev, digest],
-    )
+    seq, prev = (last[0][0], last[0][1]) if last else (0, GENESIS)
+    params: list[Any] = []
+    for actor, action, target, details in records:
+        seq += 1
+        at = datetime.now(UTC).isoformat(timespec="microseconds")
+        body = _canonical(seq, at, actor, action, target, details)
+        digest = hashlib.sha256((prev + body).encode()).hexdigest()
+        params += [seq, at, actor, action, target, json.dumps(details, default=str), prev, digest]
+        prev = digest
+    values = ", ".join(["(?, ?::TIMESTAMPTZ, ?, ?, ?, ?, ?, ?)"] * len(records))
+    engine.execute(f"INSERT INTO audit VALUES {values}", params)
     return int(seq)
 
 
@@ -62,18 +83,8 @@ def flush(engine: Engine, records: list[tuple[Any, ...]]) -> None:
     if not records:
         return
     with engine.transaction():
-        for actor, action, target, details in records:
-            _append_now(engine, actor, action, target, details)
+        _write(engine, records)
     records.clear()
-
-
-def _append_now(engine: Engine, actor: str, action: str, target: str | None, details: Any) -> None:
-    saved = getattr(engine, "audit_pending", None)
-    engine.audit_pending = None  # type: ignore[attr-defined]
-    try:
-        append(engine, actor, action, target, details)
-    finally:
-        engine.audit_pending = saved  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,9 @@ class DuckDBEngine:
         # Nothing is ever fetched at run time: extensions must not autoload from the network.
         config["autoinstall_known_extensions"] = False
         try:
-            self.conn = duckdb.connect(str(path), read_only=read_only, config=config)
+            self._conn: duckdb.DuckDBPyConnection | None = duckdb.connect(
+                str(path), read_only=read_only, config=config
+            )
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 raise WorkspaceLocked(
@@ -54,6 +56,7 @@ class DuckDBEngine:
         # set after connecting: as a connect-time option it can be applied before ICU is loaded
         self.conn.execute("SET TimeZone = 'UTC'")
         self.conn.execute("SET preserve_insertion_order = true")
+        self._parent: DuckDBEngine | None = None  # a cursor's engine (see ``cursor``)
         self._in_transaction = False
         self._lock = threading.RLock()
         # one writer at a time among this engine and its cursors: two transactions appending to
@@ -66,13 +69,23 @@ class DuckDBEngine:
         own temp tables and transactions (so one caller's scoped temp tables are never seen by
         another's), the same writer lock. Close it when the request is done."""
         other = object.__new__(DuckDBEngine)
-        other.conn = self.conn.cursor()
-        other.conn.execute("SET TimeZone = 'UTC'")
+        # connected at the first statement: most of a server's reads come from its in-memory
+        # index (store/index.py) and need no connection at all
+        other._conn, other._parent = None, self
         other._in_transaction = False
         other._lock = threading.RLock()
         other._write_lock = self._write_lock
         other.audit_pending = None
         return other
+
+    @property
+    def conn(self) -> duckdb.DuckDBPyConnection:
+        if self._conn is None:
+            assert self._parent is not None
+            conn = self._parent.conn.cursor()
+            conn.execute("SET TimeZone = 'UTC'")
+            self._conn = conn
+        return self._conn
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
         with self._lock:
@@ -138,4 +151,5 @@ class DuckDBEngine:
             self.execute("COMMIT")
 
     def close(self) -> None:
-        self.conn.close()
+        if self._conn is not None:
+            self._conn.close()

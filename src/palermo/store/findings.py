@@ -104,6 +104,11 @@ def workspace_compartments(store: Store) -> frozenset[str]:
     return store._compartments  # type: ignore[attr-defined,no-any-return]
 
 
+ORDER = "kind, score DESC NULLS LAST, id"
+COLUMNS = ("id, kind, subject_ids, score, explanation, evidence, parameters, code_version,"
+           " compartment, created_at")  # fmt: skip
+
+
 def read(
     store: Store, prefix: str = "", subject: str | None = None, subjects: list[str] | None = None
 ) -> list[dict[str, Any]]:
@@ -119,10 +124,7 @@ def read(
         if store.scope.compartments >= workspace_compartments(store):
             cond += " OR compartment = '*'"
         cond += ")"
-    sql = (
-        "SELECT id, kind, subject_ids, score, explanation, evidence, parameters, code_version,"
-        f" compartment, created_at FROM findings WHERE starts_with(kind, ?) AND {cond}"
-    )
+    sql = f"SELECT {COLUMNS} FROM findings WHERE starts_with(kind, ?) AND {cond}"
     args: list[Any] = [prefix, *params]
     if subject is not None:
         sql += " AND list_contains(subject_ids, ?)"
@@ -130,23 +132,39 @@ def read(
     if subjects is not None:
         sql += " AND list_has_any(subject_ids, ?::VARCHAR[])"
         args.append(sorted(set(subjects)))
-    out: list[dict[str, Any]] = []
-    for r in store.engine.rows(sql + " ORDER BY kind, score DESC NULLS LAST, id", args):
-        out.append({
-            "id": r[0], "kind": r[1], "subject_ids": list(r[2]), "score": r[3],
-            "explanation": r[4], "evidence": json.loads(r[5]) if r[5] else [],
-            "parameters": json.loads(r[6]) if r[6] else {}, "code_version": r[7],
-            "compartment": r[8], "created_at": str(r[9]),
-        })  # fmt: skip
+    out = [as_dict(r) for r in store.engine.rows(sql + f" ORDER BY {ORDER}", args)]
+    audit_victims(store, out, prefix or "*")
+    return out
+
+
+def as_dict(r: tuple[Any, ...]) -> dict[str, Any]:
+    return {
+        "id": r[0], "kind": r[1], "subject_ids": list(r[2]), "score": r[3],
+        "explanation": r[4], "evidence": json.loads(r[5]) if r[5] else [],
+        "parameters": json.loads(r[6]) if r[6] else {}, "code_version": r[7],
+        "compartment": r[8], "created_at": str(r[9]),
+    }  # fmt: skip
+
+
+def visible(store: Store, label: str) -> bool:
+    """``read``'s condition in Python, for one finding's compartment label."""
+    allowed = store.scope.compartments
+    if allowed is None or store.scope.covers_all or label in allowed:
+        return True
+    if set(label.split("+")) <= allowed:
+        return True
+    return label == "*" and allowed >= workspace_compartments(store)
+
+
+def audit_victims(store: Store, found: list[dict[str, Any]], target: str) -> None:
+    """Who is a possible victim is victim data: every read of it is audited."""
     victims = [
         f["subject_ids"][0]
-        for f in out
+        for f in found
         if f["kind"] == "network.role.victim" or f["kind"].startswith("victims.")
     ]
-    if victims:  # who is a possible victim is victim data: every read of it is audited
-        with store.engine.transaction():
-            audit.append(
-                store.engine, store.scope.actor, "findings.read_victims", prefix or "*",
-                {"victims": len(victims), "subjects": victims[:50]},
-            )  # fmt: skip
-    return out
+    if victims:
+        audit.record_read(
+            store.engine, store.scope.actor, "findings.read_victims", target,
+            {"victims": len(victims), "subjects": victims[:50]},
+        )  # fmt: skip

@@ -10,17 +10,18 @@ caller's compartments: a victim named in another agency's findings is still a vi
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-import pyarrow as pa
 from anyascii import anyascii
 
 from palermo.errors import AccessDenied, PalermoError
 from palermo.model import entity_key
 from palermo.store import audit
+from palermo.store.index import allowed_of, read_index
 from palermo.store.victims import pseudonym, reveal
 from palermo.store.workspace import Store
 
@@ -88,13 +89,18 @@ def redactor(store: Store) -> Callable[[str], str]:
             pattern = re.compile(
                 "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)), re.IGNORECASE
             )
-            # the alternation of every name is slow on long texts: only texts that hold a word
-            # some name begins with are searched (most are ids, times, amounts)
+            # the alternation of every name is slow: only texts holding a word that some name
+            # begins with are searched, and a text without a space only when a name has none
+            # (most texts are ids, times, amounts); a text seen before is not searched again
             firsts = {re.findall(r"\w+", n)[0] for n in names if re.findall(r"\w+", n)}
-            words = re.compile(r"\w+")
+            one_word = any(not re.search(r"\s", n) for n in names)
+            words, space = re.compile(r"\w+"), re.compile(r"\s")
 
+            @functools.lru_cache(maxsize=65536)
             def fn(text: str) -> str:
-                if len(text) < 4 or firsts.isdisjoint(words.findall(text.casefold())):
+                if len(text) < 4 or (not one_word and not space.search(text)):
+                    return text
+                if firsts.isdisjoint(words.findall(text.casefold())):
                     return text
                 return pattern.sub(lambda m: names.get(m.group(0).casefold(), "V-?"), text)
 
@@ -124,19 +130,17 @@ def hides(store: Store, entity_id: str) -> bool:
 
 def captions(store: Store, ids: list[str]) -> dict[str, str]:
     """A label for each entity: its most frequent name (or a pseudonym, for a protected person
-    shown to who may not see it), else its schema and id."""
+    shown to who may not see it), else its least account, phone or e-mail, else its schema and
+    id; only what the caller's compartments hold (entities wholly outside them get none)."""
     if not ids:
         return {}
-    cond, params = store.scope.sql_filter("compartment")
-    rows = store.engine.rows(
-        "SELECT entity_id, any_value(schema), mode(value) FILTER (WHERE prop = 'name'),"
-        " min(value) FILTER (WHERE prop IN ('accountNumber', 'iban', 'phone', 'email'))"
-        f" FROM statements WHERE entity_id IN (SELECT unnest(?::VARCHAR[])) AND {cond}"
-        " GROUP BY entity_id",
-        [sorted(set(ids)), *params],
-    )
+    index, allowed = read_index(store), allowed_of(store)
     out = {}
-    for eid, schema, name, ident in rows:
+    for eid in sorted(set(ids)):
+        parts = index.caption_parts(eid, allowed)
+        if parts is None:
+            continue
+        schema, name, ident = parts
         if hides(store, eid):
             out[eid] = pseudonym(store, eid)
         else:
@@ -149,26 +153,6 @@ def captions(store: Store, ids: list[str]) -> dict[str, str]:
 def _query_words(q: str) -> list[str]:
     words = re.findall(r"\w+", anyascii(q).lower())
     return [w for w in words if w][:8]
-
-
-def name_words(store: Store) -> pa.Table:
-    """Every word of every name statement, lower-case ASCII (the transliteration), one row per
-    (statement, word), with its entity, property, value and compartment; every search filters
-    it by its caller's compartments. Split once (kept on the open store; the server shares it
-    until the workspace changes): splitting every name at every search was half its cost."""
-    cached: pa.Table | None = getattr(store, "_name_words", None)
-    if cached is not None:
-        return cached
-    names = ", ".join(f"'{p}'" for p in NAME_PROPS)
-    table = store.engine.arrow(
-        f"""SELECT * FROM (
-          SELECT id AS sid, entity_id, schema, prop, value, compartment,
-            unnest(regexp_split_to_array(lower(coalesce(translit, value)), '[^a-z0-9]+')) AS word
-          FROM statements WHERE prop IN ({names})
-        ) WHERE word <> ''"""
-    )
-    store._name_words = table  # type: ignore[attr-defined]
-    return table
 
 
 def search(store: Store, q: str, limit: int = 50) -> dict[str, Any]:
@@ -186,32 +170,33 @@ def search(store: Store, q: str, limit: int = 50) -> dict[str, Any]:
     # identifiers (phones, accounts, e-mails, document numbers) only for a query that could be
     # one: a scan of every identifier costs as much as the names' search itself
     by_id = len(compact) >= 3 and bool(re.search(r"[0-9@.]", q))
-    store.engine.register("_name_words", name_words(store))
-    try:
-        rows = store.engine.rows(
-            rf"""WITH q AS (SELECT unnest(?::VARCHAR[]) AS qw), best AS (
-              SELECT w.sid, w.entity_id, w.schema, w.prop, w.value, q.qw,
-                max(jaro_winkler_similarity(q.qw, w.word)) AS b
-              FROM _name_words w CROSS JOIN q WHERE {cond} GROUP BY ALL
-            ), hit AS (
-              SELECT entity_id, schema, prop, value, avg(b) AS score FROM best
-              GROUP BY sid, entity_id, schema, prop, value
-              UNION ALL
-              SELECT entity_id, schema, prop, value, 1.0 AS score
-              FROM statements WHERE ? AND prop IN ({idents})
-                AND contains(lower(regexp_replace(value, '[\s\-./()]', '', 'g')), ?) AND {cond}
-            )
-            SELECT entity_id, any_value(schema), max(score) AS best,
-              arg_max(prop || '=' || value, score) AS matched,
-              list(DISTINCT prop) AS props
-            FROM hit WHERE score >= ? GROUP BY entity_id ORDER BY best DESC, entity_id LIMIT ?""",
-            [words, *params, by_id, compact, *params, SEARCH_THRESHOLD, limit * 3],
-        )
-    finally:
-        store.engine.unregister("_name_words")
+    found: dict[str, list[Any]] = {}  # entity -> [schema, best, matched, props]
+
+    def add(eid: str, schema: str, prop: str, value: str, score: float) -> None:
+        seen = found.get(eid)
+        if seen is None:
+            found[eid] = [schema, score, f"{prop}={value}", {prop}]
+            return
+        if score > seen[1]:
+            seen[1], seen[2] = score, f"{prop}={value}"
+        seen[3].add(prop)
+
+    for eid, schema, prop, value, score in read_index(store).search_names(
+        words, allowed_of(store), SEARCH_THRESHOLD
+    ):
+        add(eid, schema, prop, value, score)
+    if by_id:
+        for eid, schema, prop, value in store.engine.rows(
+            rf"""SELECT entity_id, schema, prop, value FROM statements WHERE prop IN ({idents})
+              AND contains(lower(regexp_replace(value, '[\s\-./()]', '', 'g')), ?) AND {cond}
+            ORDER BY entity_id, prop, value""",
+            [compact, *params],
+        ):
+            add(eid, schema, prop, value, 1.0)
+    rows = sorted(((e, *v) for e, v in found.items()), key=lambda r: (-r[2], r[0]))
     hits = []
     for eid, schema, score, matched, props in rows:
-        if hides(store, eid) and set(props) <= PROTECTED_PROPS:
+        if hides(store, eid) and props <= PROTECTED_PROPS:
             continue  # found only by what the caller may not see of a victim
         hits.append({"id": eid, "schema": schema, "score": round(float(score), 4),
                      "matched": None if hides(store, eid) else matched})  # fmt: skip
@@ -221,18 +206,14 @@ def search(store: Store, q: str, limit: int = 50) -> dict[str, Any]:
     for h in hits:
         h["caption"] = labels.get(h["id"], h["id"])
         h["protected"] = h["id"] in protected_entities(store)
-    with store.engine.transaction():
-        audit.append(store.engine, store.scope.actor, "search", None,
-                     {"q": q[:200], "hits": len(hits)})  # fmt: skip
+    audit.record_read(store.engine, store.scope.actor, "search", None,
+                      {"q": q[:200], "hits": len(hits)})  # fmt: skip
     return {"q": q, "words": words, "threshold": SEARCH_THRESHOLD, "hits": hits}
 
 
 def require_entity(store: Store, entity_id: str) -> None:
     """``NotFound`` unless something of this entity is within the caller's compartments."""
-    cond, params = store.scope.sql_filter("compartment")
-    if not store.engine.rows(
-        f"SELECT 1 FROM statements WHERE entity_id = ? AND {cond} LIMIT 1", [entity_id, *params]
-    ):
+    if not read_index(store).visible(entity_id, allowed_of(store)):
         raise NotFound(f"no entity {entity_id!r}")
 
 
@@ -243,14 +224,8 @@ def entity(store: Store, entity_id: str, same_node: list[str] | None = None) -> 
     network takes for the same node (a bank's holder named like this one person,
     ``store.graph``), whose payments are this entity's too. ``NotFound`` when nothing of it is
     within the caller's compartments (as for an id that does not exist)."""
-    cond, params = store.scope.sql_filter("s.compartment")
-    rows = store.engine.rows(
-        "SELECT s.schema, s.prop, s.value, s.original, s.compartment, ev.original_name,"
-        " s.source_row, s.run_id, s.evidence_sha256 FROM statements s"
-        " JOIN evidence ev ON ev.sha256 = s.evidence_sha256"
-        f" WHERE s.entity_id = ? AND {cond} ORDER BY s.prop, s.value, ev.original_name, s.source_row",
-        [entity_id, *params],
-    )
+    index, allowed = read_index(store), allowed_of(store)
+    rows = index.statements(entity_id, allowed)
     if not rows:
         raise NotFound(f"no entity {entity_id!r}")
     hidden = hides(store, entity_id)
@@ -268,38 +243,25 @@ def entity(store: Store, entity_id: str, same_node: list[str] | None = None) -> 
         if prop not in ID_PROPS and prop not in NAME_PROPS and _looks_like_id(value):
             refs.add(value)
     schema = rows[0][0]
-    scond, sparams = store.scope.sql_filter("s.compartment")
     # entities this one names in a property (an owner, an employer) that the caller may see
-    linked_out = store.engine.rows(
-        "SELECT DISTINCT s.entity_id, s.schema FROM statements s WHERE s.prop = 'id'"
-        f" AND s.entity_id IN (SELECT unnest(?::VARCHAR[])) AND {scond}",
-        [sorted(refs), *sparams],
-    )
+    linked_out = [(r, schema) for r in sorted(refs) for schema in index.id_schemas(r, allowed)]
     # entities that name this one (an Ownership, an Employment, a Note, a Trip...)
-    linked_in = store.engine.rows(
-        "SELECT DISTINCT s.entity_id, s.schema, s.prop FROM statements s"
-        f" WHERE s.value = ? AND s.entity_id <> ? AND {scond} ORDER BY 1 LIMIT 500",
-        [entity_id, entity_id, *sparams],
-    )
-    same = store.engine.rows(
-        "SELECT r2.entity_id, r1.decided_by, r2.match_probability FROM resolution r1"
-        " JOIN resolution r2 ON r2.cluster_id = r1.cluster_id AND r2.entity_id <> r1.entity_id"
-        f" WHERE r1.entity_id = ? AND EXISTS (SELECT 1 FROM statements s WHERE"
-        f" s.entity_id = r2.entity_id AND {scond}) ORDER BY 1",
-        [entity_id, *sparams],
-    )
+    linked_in = index.naming(entity_id, allowed)
+    same = index.cluster(entity_id, allowed)
     from palermo.store import findings as findings_store
 
     cluster = [entity_id, *(r[0] for r in same)]
     also = sorted(set(same_node or []) - set(cluster))
-    found = findings_store.read(store, subjects=cluster)
+    found = [
+        f for f in index.findings_about(cluster) if findings_store.visible(store, f["compartment"])
+    ]
+    findings_store.audit_victims(store, found, "*")
     ids = [r[0] for r in linked_out] + [r[0] for r in linked_in] + [r[0] for r in same]
     labels = captions(store, [entity_id, *ids, *(same_node or [])])
     if entity_id in protected_entities(store) and not hidden:
         reveal(store, [entity_id], "web: entity page")
-    with store.engine.transaction():
-        audit.append(store.engine, store.scope.actor, "entity.read", entity_id,
-                     {"protected": entity_id in protected_entities(store)})  # fmt: skip
+    audit.record_read(store.engine, store.scope.actor, "entity.read", entity_id,
+                      {"protected": entity_id in protected_entities(store)})  # fmt: skip
     return redact_json(
         store,
         {
@@ -350,81 +312,21 @@ def events_of(
     """Payments from or to these entities (or accounts they hold), calls from or to their
     phones and border crossings they are on, newest first, with the file and row of each
     (``known``: captions already read)."""
-    cond, params = store.scope.sql_filter("p.compartment")
-    keys = [entity_key(i) for i in ids]
-    # the matching payments first (one scan of four key columns), their labels and files after
-    pay = store.engine.rows(
-        f"""WITH hit AS (
-          SELECT * FROM payments p WHERE (list_contains(?::BIGINT[], p.payer_key)
-            OR list_contains(?::BIGINT[], p.payee_key) OR list_contains(?::BIGINT[], p.payer_account_key)
-            OR list_contains(?::BIGINT[], p.payee_account_key)) AND {cond}
-          ORDER BY p.occurred_at DESC LIMIT ?
-        )
-        SELECT p.id, strftime(p.occurred_at, '%Y-%m-%dT%H:%M:%SZ'), kp.entity_id, p.payer_account,
-          ke.entity_id, p.payee_account, p.amount::DOUBLE, p.currency, p.payment_type,
-          p.reference, ev.original_name, p.source_row, p.compartment
-        FROM hit p JOIN evidence ev ON ev.sha256 = p.evidence_sha256
-        LEFT JOIN entity_keys kp ON kp.key = p.payer_key
-        LEFT JOIN entity_keys ke ON ke.key = p.payee_key
-        ORDER BY p.occurred_at DESC""",
-        [keys, keys, keys, keys, *params, limit],
-    )
-    scond, sparams = store.scope.sql_filter("s.compartment")
-    phones = [
-        r[0]
-        for r in store.engine.rows(
-            "SELECT DISTINCT value FROM statements s WHERE prop = 'phone'"
-            f" AND entity_id IN (SELECT unnest(?::VARCHAR[])) AND {scond}",
-            [ids, *sparams],
-        )
-    ]
-    ccond, cparams = store.scope.sql_filter("c.compartment")
-    calls = store.engine.rows(
-        "WITH hit AS (SELECT * FROM calls c WHERE (list_contains(?::VARCHAR[], c.caller)"
-        f" OR list_contains(?::VARCHAR[], c.callee)) AND {ccond} ORDER BY c.started_at DESC LIMIT ?)"
-        " SELECT c.id, strftime(c.started_at, '%Y-%m-%dT%H:%M:%SZ'), c.caller, c.callee,"
-        " c.duration_s, c.call_type, ev.original_name, c.source_row, c.compartment FROM hit c"
-        " JOIN evidence ev ON ev.sha256 = c.evidence_sha256 ORDER BY c.started_at DESC",
-        [phones, phones, *cparams, limit],
-    )
-    tcond, tparams = store.scope.sql_filter("t.compartment")
-    trips = store.engine.rows(
-        f"""WITH mine AS (
-          SELECT DISTINCT entity_id FROM statements t WHERE schema = 'Trip' AND prop = 'involved'
-            AND list_contains(?::VARCHAR[], value) AND {tcond}
-        )
-        SELECT t.entity_id, any_value(t.value) FILTER (WHERE t.prop = 'startDate'),
-          any_value(t.value) FILTER (WHERE t.prop = 'name'),
-          any_value(t.value) FILTER (WHERE t.prop = 'location'),
-          any_value(ev.original_name), min(t.source_row), any_value(t.compartment)
-        FROM statements t JOIN mine USING (entity_id)
-        JOIN evidence ev ON ev.sha256 = t.evidence_sha256 WHERE {tcond}
-        GROUP BY t.entity_id ORDER BY 2 DESC LIMIT ?""",
-        [ids, *tparams, *tparams, limit],
-    )
+    index, allowed = read_index(store), allowed_of(store)
+    payments = index.payments_of([entity_key(i) for i in ids], allowed, limit)
+    calls = index.calls_of(index.phones_of(ids, allowed), allowed, limit)
     have = known or {}
-    parties = [p for r in pay for p in (r[2], r[4]) if p and p not in have]
+    parties = [p for r in payments for p in (r["payer"], r["payee"]) if p and p not in have]
     labels = {**have, **captions(store, parties)}
+    for r in payments:
+        r["payer_caption"] = labels.get(r["payer"] or "")
+        r["payee_caption"] = labels.get(r["payee"] or "")
     return {
-        "trips": [
-            {"id": r[0], "at": r[1], "what": r[2], "location": r[3], "file": r[4], "row": r[5],
-             "compartment": r[6]}
-            for r in trips
-        ],
-        "payments": [
-            {"id": r[0], "at": r[1], "payer": r[2], "payer_caption": labels.get(r[2] or ""),
-             "payer_account": r[3], "payee": r[4], "payee_caption": labels.get(r[4] or ""),
-             "payee_account": r[5], "amount": r[6], "currency": r[7], "type": r[8],
-             "reference": r[9], "file": r[10], "row": r[11], "compartment": r[12]}
-            for r in pay
-        ],
-        "calls": [
-            {"id": r[0], "at": r[1], "caller": r[2], "callee": r[3], "duration_s": r[4],
-             "type": r[5], "file": r[6], "row": r[7], "compartment": r[8]}
-            for r in calls
-        ],
+        "trips": index.trips(ids, allowed, limit),
+        "payments": payments,
+        "calls": calls,
         "limit": limit,
-    }  # fmt: skip
+    }
 
 
 def cell_timeline(store: Store, cell: str, node_entities: dict[str, list[str]]) -> dict[str, Any]:
@@ -454,8 +356,7 @@ def audit_log(store: Store, limit: int = 200, before: int | None = None) -> list
         " hash FROM audit WHERE seq < ? ORDER BY seq DESC LIMIT ?",
         [before or 2**62, max(1, min(limit, 1000))],
     )
-    with store.engine.transaction():
-        audit.append(store.engine, store.scope.actor, "audit.read", None, {"rows": len(rows)})
+    audit.record_read(store.engine, store.scope.actor, "audit.read", None, {"rows": len(rows)})
     return [
         {"seq": r[0], "at": r[1], "actor": r[2], "action": r[3], "target": r[4],
          "details": json.loads(r[5]) if r[5] else None, "hash": r[6]}

@@ -68,6 +68,9 @@ class Session:
     csrf: str | None
     expires_at: datetime
 
+    def live(self) -> bool:
+        return _now() < self.expires_at
+
 
 def _now() -> datetime:
     return datetime.now(UTC)

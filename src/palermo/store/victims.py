@@ -131,12 +131,11 @@ def victim_tables(store: Store, purpose: str) -> VictimTables:
         FROM g_node n JOIN g_st s USING (entity_id) WHERE n.schema = 'Person'
         GROUP BY n.node ORDER BY n.node"""
     )
-    with e.transaction():
-        audit.append(
-            e, store.scope.actor, "victims.read", purpose,
-            {"employments": employments.num_rows, "mentions": mentions.num_rows,
-             "role": store.scope.role},
-        )  # fmt: skip
+    audit.record_read(
+        e, store.scope.actor, "victims.read", purpose,
+        {"employments": employments.num_rows, "mentions": mentions.num_rows,
+         "role": store.scope.role},
+    )  # fmt: skip
     return VictimTables(employments, mentions, labels, trips, notes)
 
 
@@ -176,12 +175,11 @@ def shown_label(store: Store, node: str, name: str | None) -> str:
 def reveal(store: Store, nodes: list[str], purpose: str) -> None:
     """Audit that these persons' names were shown (nothing to audit for pseudonyms)."""
     if nodes and store.scope.sees_victim_names:
-        with store.engine.transaction():
-            audit.append(
-                store.engine, store.scope.actor, "victims.reveal", purpose,
-                {"persons": len(nodes), "subjects": sorted(nodes)[:200],
-                 "role": store.scope.role},
-            )  # fmt: skip
+        audit.record_read(
+            store.engine, store.scope.actor, "victims.reveal", purpose,
+            {"persons": len(nodes), "subjects": sorted(nodes)[:200],
+             "role": store.scope.role},
+        )  # fmt: skip
 
 
 LIST_FIELDS = ("compartment", "file")
@@ -208,7 +206,6 @@ def victim_lists(store: Store, nodes: list[str], field: str) -> dict[str, set[st
         WHERE {cond} GROUP BY n.node""",
         params,
     )
-    with e.transaction():
-        audit.append(e, store.scope.actor, "victims.read", f"estimate lists by {field}",
-                     {"victims": len(nodes), "role": store.scope.role})  # fmt: skip
+    audit.record_read(e, store.scope.actor, "victims.read", f"estimate lists by {field}",
+                      {"victims": len(nodes), "role": store.scope.role})  # fmt: skip
     return {str(r[0]): set(r[1]) for r in rows}
