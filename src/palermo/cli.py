@@ -2603,6 +2603,227 @@ def _root(
         raise typer.Exit(0)
 
 
+# -- across borders: keys, sharing packages, the disclosure log ----------------------------------
+
+keys_app = typer.Typer(
+    help="This workspace's keys for sharing (Ed25519 to sign, X25519 to receive) and its"
+    " partners' public keys.",
+    no_args_is_help=True,
+)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("init")
+def keys_init(
+    name: Annotated[
+        str, typer.Option("--name", help="The agency's name, as partners will see it.")
+    ],
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    json_out: JsonOpt = False,
+) -> None:
+    """Make this workspace's key pairs (in WORKSPACE/keys/, mode 0600; encrypted with
+    $PALERMO_KEY_PASSPHRASE when set). Give partners the public half: palermo keys export.
+
+    Example: palermo keys init --name "Police RO, DIICOT"
+    """
+    from palermo.cooperate import keys
+    from palermo.store import audit
+
+    with Workspace.open(workspace) as ws:
+        own = keys.create(ws.path, name)
+        with ws.store.engine.transaction():
+            audit.append(ws.store.engine, ws.store.scope.actor, "keys.init", own.name,
+                         {"fingerprint": own.public.fingerprint})  # fmt: skip
+    if json_out:
+        _print_json(own.public.bundle())
+    else:
+        out.print(f"keys made for {own.name}; fingerprint {own.public.fingerprint}", markup=False)
+
+
+@keys_app.command("export")
+def keys_export(
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the public key bundle.")],
+    workspace: WorkspaceOpt = DEFAULT_WS,
+) -> None:
+    """Write this workspace's public keys (a JSON bundle) for a partner to import; compare
+    the fingerprint with them by another channel.
+
+    Example: palermo keys export --out police-ro.pub.json
+    """
+    from palermo.cooperate import keys
+
+    own = keys.load(workspace)
+    Path(out_file).write_text(json.dumps(own.public.bundle(), indent=2) + "\n")
+    out.print(f"{out_file}: public keys of {own.name}, fingerprint {own.public.fingerprint}",
+              markup=False)  # fmt: skip
+
+
+@keys_app.command("import")
+def keys_import(
+    bundle: Annotated[
+        Path, typer.Argument(help="A partner's public key bundle (palermo keys export).")
+    ],
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="What to call the partner here (default: its own name)."),
+    ] = None,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+) -> None:
+    """Trust a partner's public keys: packages may then be sent to it and received from it.
+
+    Example: palermo keys import nca-uk.pub.json --name nca-uk
+    """
+    from palermo.cooperate import keys
+    from palermo.store import packages
+
+    found = keys.PublicKeys.read_bundle(bundle)
+    bundle_data = found.bundle()
+    with Workspace.open(workspace) as ws:
+        packages.add_partner(ws.store, name or found.name, found.fingerprint,
+                             bundle_data["signing_key"], bundle_data["encryption_key"])  # fmt: skip
+    out.print(
+        f"partner {name or found.name} imported; fingerprint {found.fingerprint}", markup=False
+    )
+
+
+@keys_app.command("list")
+def keys_list(workspace: WorkspaceOpt = DEFAULT_WS, json_out: JsonOpt = False) -> None:
+    """This workspace's key fingerprint and its partners'.
+
+    Example: palermo keys list
+    """
+    from palermo.cooperate import keys
+    from palermo.store import packages
+
+    with Workspace.open(workspace) as ws:
+        found = packages.partners(ws.store)
+    try:
+        own: dict[str, Any] | None = keys.load(workspace).public.bundle()
+    except PalermoError:
+        own = None
+    if json_out:
+        _print_json({"own": own, "partners": found})
+        return
+    out.print(f"this workspace: {own['name']} {own['fingerprint']}" if own else
+              "this workspace: no keys yet (palermo keys init --name AGENCY)", markup=False)  # fmt: skip
+    for p in found:
+        out.print(f"partner {p['name']}: {p['fingerprint']} (imported {p['imported_at']} by"
+                  f" {p['imported_by']})", markup=False)  # fmt: skip
+
+
+@app.command()
+def share(
+    compartment: Annotated[
+        str, typer.Option("--compartment", help="The compartment to share (e.g. the JIT's).")
+    ],
+    to: Annotated[str, typer.Option("--to", help="The partner (palermo keys import).")],
+    legal_basis: Annotated[
+        str, typer.Option("--legal-basis", help="Why this may leave: the agreement or request.")
+    ],
+    out_file: Annotated[Path, typer.Option("--out", help="The package file to write.")],
+    reference: Annotated[
+        str | None, typer.Option("--reference", help="Its reference (file number, MLA request).")
+    ] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy",
+            help="A sharing policy (YAML); default: victims as pseudonyms, notes graded *x*x5 withheld, events and findings, no raw files.",
+        ),
+    ] = None,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    json_out: JsonOpt = False,
+) -> None:
+    """Build a signed, encrypted sharing package of one compartment for one partner, filtered
+    by a sharing policy, and record it in the disclosure log and the audit chain.
+
+    Example: palermo share --compartment jit-ro-uk --to nca-uk --legal-basis "JIT agreement 2026/3" --out to-nca.palermo
+    """  # fmt: skip
+    from palermo.cooperate import share as sharing
+
+    with Workspace.open(workspace) as ws:
+        result = sharing.share(ws.store, compartment, to, legal_basis, out_file, reference,
+                               sharing.read_policy(policy))  # fmt: skip
+    if json_out:
+        _print_json(result)
+        return
+    counts = ", ".join(f"{v} {k}" for k, v in result["counts"].items())
+    held = ", ".join(f"{v} {k}" for k, v in result["withheld"].items()) or "nothing"
+    out.print(f"package {result['package_id']} for {to}: {counts}; withheld: {held};"
+              f" {result['pseudonymised']} pseudonymised -> {result['out']} (sha256 {result['sha256'][:16]}...)",
+              markup=False)  # fmt: skip
+
+
+@app.command()
+def receive(
+    package: Annotated[Path, typer.Argument(help="A package or revocation notice from a partner.")],
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    json_out: JsonOpt = False,
+) -> None:
+    """Import a partner's package under the sender's compartment, keeping its provenance (or
+    apply a revocation notice: the package's data is removed). A package modified after it was
+    signed, from an unknown key, or not addressed to this workspace is refused.
+
+    Example: palermo receive to-nca.palermo
+    """
+    from palermo.cooperate import share as sharing
+
+    with Workspace.open(workspace) as ws:
+        result = sharing.receive(ws.store, package)
+    if json_out:
+        _print_json(result)
+    elif result["kind"] == "revocation":
+        out.print(f"package {result['package_id']} withdrawn at {result['from']}'s request:"
+                  f" removed {result['removed']}", markup=False)  # fmt: skip
+    else:
+        out.print(f"package {result['package_id']} from {result['from']} stored in compartment"
+                  f" {result['compartment']} (run {result['run_id']}): {result['stored']};"
+                  f" legal basis: {result['legal_basis']}", markup=False)  # fmt: skip
+
+
+@app.command()
+def revoke(
+    package_id: Annotated[str, typer.Argument(help="A package sent from here (palermo packages).")],
+    out_file: Annotated[Path, typer.Option("--out", help="The signed revocation notice to send.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why it is revoked.")] = "",
+    workspace: WorkspaceOpt = DEFAULT_WS,
+) -> None:
+    """Revoke a package sent from here: writes a signed notice; the partner's palermo receive
+    NOTICE removes the package's data from its workspace.
+
+    Example: palermo revoke 3f2a... --reason "consent withdrawn" --out revoke.palermo
+    """
+    from palermo.cooperate import share as sharing
+
+    with Workspace.open(workspace) as ws:
+        result = sharing.revoke(ws.store, package_id, out_file, reason)
+    out.print(f"package {package_id} revoked; send {result['out']} to {result['to']}", markup=False)
+
+
+@app.command()
+def packages(workspace: WorkspaceOpt = DEFAULT_WS, json_out: JsonOpt = False) -> None:
+    """The disclosure log: every package sent and received, with partner, compartment, legal
+    basis, counts, what the policy withheld, and status.
+
+    Example: palermo packages --json
+    """
+    from palermo.store import packages as store_packages
+
+    with Workspace.open(workspace) as ws:
+        found = store_packages.packages(ws.store)
+    if json_out:
+        _print_json(found)
+        return
+    table = Table(
+        "package", "direction", "partner", "compartment", "legal basis", "counts", "status"
+    )
+    for p in found:
+        counts = ", ".join(f"{v} {k}" for k, v in p["manifest"].get("counts", {}).items())
+        table.add_row(p["package_id"][:8], p["direction"], p["partner"], p["compartment"],
+                      p["legal_basis"], counts, p["status"])  # fmt: skip
+    out.print(table)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning every error into one line on stderr."""
     try:

@@ -174,6 +174,8 @@ def test_version_1_workspace_is_migrated_to_entity_keys(tmp_path: Path) -> None:
         "grants",
         "sessions",
         "login_failures",
+        "partner_keys",  # version 7
+        "packages",
     ):
         con.execute(f"DROP TABLE {later}")  # versions 3 and later
     con.execute(payments_ddl)

@@ -77,34 +77,42 @@ def redactor(store: Store) -> Callable[[str], str]:
     fn: Callable[[str], str] = lambda text: text  # noqa: E731
     protected = protected_entities(store)
     if not store.scope.sees_victim_names and protected:
-        names: dict[str, str] = {}
-        for eid, value in store.engine.rows(
-            "SELECT entity_id, value FROM statements WHERE prop IN ('name', 'alias', 'weakAlias',"
-            " 'previousName') AND entity_id IN (SELECT unnest(?::VARCHAR[]))",
-            [sorted(protected)],
-        ):
-            if len(value.strip()) >= 4:
-                names.setdefault(value.strip().casefold(), pseudonym(store, eid))
-        if names:
-            pattern = re.compile(
-                "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)), re.IGNORECASE
-            )
-            # the alternation of every name is slow: only texts holding a word that some name
-            # begins with are searched, and a text without a space only when a name has none
-            # (most texts are ids, times, amounts); a text seen before is not searched again
-            firsts = {re.findall(r"\w+", n)[0] for n in names if re.findall(r"\w+", n)}
-            one_word = any(not re.search(r"\s", n) for n in names)
-            words, space = re.compile(r"\w+"), re.compile(r"\s")
-
-            @functools.lru_cache(maxsize=65536)
-            def fn(text: str) -> str:
-                if len(text) < 4 or (not one_word and not space.search(text)):
-                    return text
-                if firsts.isdisjoint(words.findall(text.casefold())):
-                    return text
-                return pattern.sub(lambda m: names.get(m.group(0).casefold(), "V-?"), text)
-
+        fn = name_redactor(store, {eid: pseudonym(store, eid) for eid in protected})
     store._redact = fn  # type: ignore[attr-defined]
+    return fn
+
+
+def name_redactor(store: Store, labels: dict[str, str]) -> Callable[[str], str]:
+    """A function replacing the names of these entities (as written in any source of the
+    workspace, any case, at least 4 characters) in a text with their label."""
+    names: dict[str, str] = {}
+    for eid, value in store.engine.rows(
+        "SELECT entity_id, value FROM statements WHERE prop IN ('name', 'alias', 'weakAlias',"
+        " 'previousName') AND entity_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY 1, 2",
+        [sorted(labels)],
+    ):
+        if len(value.strip()) >= 4:
+            names.setdefault(value.strip().casefold(), labels[eid])
+    if not names:
+        return lambda text: text
+    pattern = re.compile(
+        "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)), re.IGNORECASE
+    )
+    # the alternation of every name is slow: only texts holding a word that some name begins
+    # with are searched, and a text without a space only when a name has none (most texts are
+    # ids, times, amounts); a text seen before is not searched again
+    firsts = {re.findall(r"\w+", n)[0] for n in names if re.findall(r"\w+", n)}
+    one_word = any(not re.search(r"\s", n) for n in names)
+    words, space = re.compile(r"\w+"), re.compile(r"\s")
+
+    @functools.lru_cache(maxsize=65536)
+    def fn(text: str) -> str:
+        if len(text) < 4 or (not one_word and not space.search(text)):
+            return text
+        if firsts.isdisjoint(words.findall(text.casefold())):
+            return text
+        return pattern.sub(lambda m: names.get(m.group(0).casefold(), "V-?"), text)
+
     return fn
 
 
