@@ -167,6 +167,12 @@ def test_log_in_search_open_entity_expand_network_money_trail(
     page.wait_for_selector("#iv-decision")
     assert page.locator("#iv-decision").inner_text() == "Decision: victim"
     shot(page, "9-interview")
+
+    # the sharing page: the disclosure log for the caller's compartments
+    page.click("nav a:has-text('Sharing')")
+    page.wait_for_selector("h2:has-text('Shared with us')")
+    assert page.locator("h2:has-text('What we shared')").count() == 1
+    shot(page, "10-sharing")
     assert not errors, errors
 
 

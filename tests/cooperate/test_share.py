@@ -212,3 +212,47 @@ def test_a_bad_policy_is_refused_with_its_file_and_field(
     err = fail(capsys, "share", "--compartment", "police", "--to", "nca-uk", "--legal-basis", "x",
                "--policy", str(bad), "--out", str(base / "x.palermo"), "-w", str(sender))  # fmt: skip
     assert "bad-policy.yml" in err and "unknown policy field(s) victim" in err
+
+
+def test_the_web_disclosure_log_shows_each_user_only_its_compartments(
+    agencies: tuple[Path, Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from palermo.api.app import create_app
+
+    _sender, receiver, _base = agencies
+    if not rows(receiver, "SELECT 1 FROM packages"):
+        pytest.skip("needs the exchange test's package")
+    for name, role, comp in (
+        ("uk-analyst", "analyst", "labour-inspectorate"),
+        ("uk-partner", "partner", "osint"),
+    ):
+        capsys.readouterr()
+        import io
+        import sys
+
+        stdin, sys.stdin = sys.stdin, io.StringIO("a-long-password-1\n")
+        try:
+            assert main(["user", "add", name, "--role", role, "--compartment", comp,
+                         "--password-stdin", "-w", str(receiver)]) == 0  # fmt: skip
+        finally:
+            sys.stdin = stdin
+    app = create_app(receiver)
+    try:
+        for name, expected in (("uk-analyst", 1), ("uk-partner", 0)):
+            c = TestClient(app, client=("10.9.0.1", 4000))
+            assert (
+                c.post(
+                    "/api/v1/login", json={"name": name, "password": "a-long-password-1"}
+                ).status_code
+                == 200
+            )
+            data = c.get("/api/v1/packages").json()
+            assert len(data["received"]) == expected
+            assert data["partners"][0]["name"] == "police-ro"
+            if expected:
+                assert data["received"][0]["legal_basis"] == "JIT agreement RO-UK 2026/3"
+                assert "entities" not in data["received"][0]["manifest"]
+    finally:
+        app.state.server.engine.close()

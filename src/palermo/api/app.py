@@ -424,4 +424,17 @@ def _router() -> APIRouter:
     def user_list(store: ScopedStore) -> dict[str, Any]:
         return {"users": users.list_users(store)}
 
+    @api.get("/packages", tags=["sharing"])
+    def shared(store: ScopedStore) -> dict[str, Any]:
+        """The disclosure log for your compartments: packages received from partners (by whom,
+        under what legal basis and policy, what the policy withheld, status) and sent to them;
+        and the partners whose keys this workspace trusts."""
+        from palermo.store import packages as store_packages
+
+        found = store_packages.packages(store)
+        partners = [{"name": p["name"], "fingerprint": p["fingerprint"],
+                     "imported_at": p["imported_at"]} for p in store_packages.partners(store)]  # fmt: skip
+        return {"received": [p for p in found if p["direction"] == "received"],
+                "sent": [p for p in found if p["direction"] == "sent"], "partners": partners}  # fmt: skip
+
     return api

@@ -102,7 +102,7 @@ window.addEventListener("hashchange", () => { if (me) route(); });
 
 function route() {
   const [, view, arg] = location.hash.split("/").map((p, i) => i === 2 ? decodeURIComponent(p || "") : p);
-  const views = { overview, search, entity, network, trail, findings, audit, timeline, map, victims };
+  const views = { overview, search, entity, network, trail, findings, audit, timeline, map, victims, sharing };
   (views[view] || overview)(arg).catch(failure);
 }
 
@@ -212,6 +212,25 @@ async function audit() {
     el("h1", {}, "Audit log"),
     el("p", { class: check.ok ? "" : "error", id: "audit-check" }, check.ok ? "Hash chain intact: " + check.records + " records." : "Chain broken at record " + check.first_bad_seq + ": " + check.problem),
     table(["seq", "at", "actor", "action", "target", "details"], log.records.map((r) => [r.seq, r.at, r.actor, r.action, r.target, JSON.stringify(r.details)])));
+}
+
+async function sharing() {
+  const s = await api("/packages");
+  const summary = (o) => Object.entries(o || {}).map(([k, v]) => v + " " + k).join(", ");
+  const policy = (p) => ["victims " + p.victims, "persons " + p.persons, p.withhold_gradings && p.withhold_gradings.length ? "withheld gradings " + p.withhold_gradings.join(" ") : "",
+    p.evidence_files ? "raw files" : "hashes only"].filter(Boolean).join("; ");
+  const rows = (list) => list.map((p) => [p.package_id.slice(0, 8), p.partner, p.compartment, p.legal_basis, p.reference || "", policy(p.policy),
+    summary(p.manifest.counts), summary(p.manifest.withheld) || "nothing", p.created_at, p.status + (p.closed_at ? " " + p.closed_at : "")]);
+  const head = ["package", "partner", "compartment", "legal basis", "reference", "policy", "rows", "withheld", "created", "status"];
+  show(el("h1", {}, "Sharing"),
+    el("h2", {}, "Shared with us"),
+    s.received.length ? table(head, rows(s.received)) : el("p", { class: "muted" }, "Nothing received in your compartments."),
+    el("h2", {}, "What we shared"),
+    s.sent.length ? table(head, rows(s.sent)) : el("p", { class: "muted" }, "Nothing sent from your compartments."),
+    el("h2", {}, "Partners"),
+    s.partners.length ? table(["partner", "key fingerprint", "imported"], s.partners.map((p) => [p.name, p.fingerprint, p.imported_at]))
+      : el("p", { class: "muted" }, "No partner keys yet (palermo keys import)."),
+    el("p", { class: "muted" }, "Packages are made, received and revoked with palermo share, receive and revoke; requests between agencies are not tracked here yet."));
 }
 
 async function timeline(id) {
