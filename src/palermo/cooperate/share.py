@@ -47,14 +47,6 @@ def read_policy(path: Path | None) -> SharingPolicy:
     return SharingPolicy.from_dict(data, str(path))
 
 
-def _partner(store: Store, name: str) -> keys.PublicKeys:
-    for p in store_packages.partners(store):
-        if p["name"] == name:
-            return keys.PublicKeys.from_raw(name, keys.unb64(p["signing_key"], name),
-                                            keys.unb64(p["encryption_key"], name))  # fmt: skip
-    raise SharingError(f"no partner {name!r}: import its public key first (palermo keys import)")
-
-
 def _partners_by_fingerprint(store: Store) -> dict[str, keys.PublicKeys]:
     out = {}
     for p in store_packages.partners(store):
@@ -62,6 +54,13 @@ def _partners_by_fingerprint(store: Store) -> dict[str, keys.PublicKeys]:
                                      keys.unb64(p["encryption_key"], p["name"]))  # fmt: skip
         out[k.fingerprint] = k
     return out
+
+
+def _partner(store: Store, name: str) -> keys.PublicKeys:
+    for k in _partners_by_fingerprint(store).values():
+        if k.name == name:
+            return k
+    raise SharingError(f"no partner {name!r}: import its public key first (palermo keys import)")
 
 
 def _parquet(table: pa.Table) -> bytes:

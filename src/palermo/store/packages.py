@@ -191,14 +191,10 @@ def _redacted(table: pa.Table, columns: tuple[str, ...], redact: Callable[[str],
     for c in columns:
         i = table.schema.get_field_index(c)
         column = table.column(c)
-        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            new = pa.array(
-                [None if v is None else redact(v) for v in column.to_pylist()], column.type
-            )
-        else:  # JSON: redact its text
-            new = pa.array(
-                [None if v is None else redact(str(v)) for v in column.to_pylist()], column.type
-            )
+        # str(): a JSON column (findings' evidence) is redacted as its text
+        new = pa.array(
+            [None if v is None else redact(str(v)) for v in column.to_pylist()], column.type
+        )
         table = table.set_column(i, table.schema.field(i), new)
     return table
 
