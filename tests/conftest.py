@@ -63,6 +63,28 @@ IBAN_GB2 = "GB33BUKB20201555555555"
 IBAN_NL = "NL91ABNA0417164300"
 
 
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
+    """``palermo ARGV`` must succeed; its stdout, parsed when ``--json`` was asked."""
+    import json
+
+    from palermo.cli import main
+
+    capsys.readouterr()
+    rc = main([*argv])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    return json.loads(captured.out) if "--json" in argv else captured.out
+
+
+def fail_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    """``palermo ARGV`` must fail; its stderr."""
+    from palermo.cli import main
+
+    capsys.readouterr()
+    assert main([*argv]) != 0
+    return capsys.readouterr().err
+
+
 def payment(n: int = 1, **overrides: str) -> dict[str, str]:
     """One valid payments row (transaction TX<n>); keyword arguments replace columns."""
     row = {

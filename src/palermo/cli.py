@@ -2824,6 +2824,167 @@ def packages(workspace: WorkspaceOpt = DEFAULT_WS, json_out: JsonOpt = False) ->
     out.print(table)
 
 
+# -- privacy-preserving record linkage -----------------------------------------------------------
+
+pprl_app = typer.Typer(
+    help="Find the persons two agencies both hold without either seeing the other's list:"
+    " keyed Bloom-filter encodings (clkhash) matched by Dice similarity (anonlink).",
+    no_args_is_help=True,
+)
+app.add_typer(pprl_app, name="pprl")
+
+
+@pprl_app.command("secret")
+def pprl_secret(
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the new secret.")],
+) -> None:
+    """Make a new random secret (256 bits, mode 0600) for both partners to encode with; hand it
+    to the partner by a channel the matching party does not see, never with the encoded files.
+
+    Example: palermo pprl secret --out jit-2026.key
+    """
+    from palermo.cooperate import pprl
+
+    pprl.new_secret(out_file)
+    out.print(f"{out_file}: new secret (keep it from whoever matches the encoded files)",
+              markup=False)  # fmt: skip
+
+
+@pprl_app.command("encode")
+def pprl_encode(
+    persons: Annotated[Path, typer.Argument(help="The persons, one per row (CSV).")],
+    secret: Annotated[
+        Path, typer.Option("--secret", help="The secret shared with the partner (a key file).")
+    ],
+    out_file: Annotated[Path, typer.Option("--out", help="The encoded file (CSV).")],
+    id_column: Annotated[
+        str | None,
+        typer.Option(
+            "--id-column",
+            help="The column with record ids (default: id, record_id, rec_id, person_id,"
+            " unique_id or uid; else the row number).",
+        ),
+    ] = None,
+    fields: Annotated[
+        str | None,
+        typer.Option(
+            help="Fields to encode, comma-separated, the same on both sides: name, dob, sex,"
+            " nationality, address, city, postcode, phone, id_number (default: every one the"
+            " file has a column for)."
+        ),
+    ] = None,
+    harden: Annotated[
+        str,
+        typer.Option(
+            help="Against frequency attacks: xor (XOR-fold each filter), balance (add the"
+            " complement, keyed shuffle: constant weight) or none."
+        ),
+    ] = "xor",
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            help="Other column names: field=COLUMN,... (fields as palermo link: first_name,"
+            " last_name, full_name, date_of_birth, gender, nationality, address, city,"
+            " postcode, phone, id_number)."
+        ),
+    ] = None,
+    encoding: Annotated[str, typer.Option(help="Text encoding of the file.")] = "utf-8",
+    phone_region: Annotated[
+        str | None, typer.Option(help="Country for phone numbers written without a country code.")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Encode names, dates of birth and other quasi-identifiers as keyed Bloom filters
+    (cryptographic linkage keys: one per record and one per field), normalised as palermo link
+    normalises them (any script, common date layouts). The partner encodes its list with the
+    same secret, fields and hardening; palermo pprl match then compares the two files. The
+    encoded file holds no name, only the id, the encodings and the scheme.
+
+    Example: palermo pprl encode persons.csv --secret jit-2026.key --out persons.enc.csv
+    """
+    from palermo.cooperate import pprl
+    from palermo.ingest.mapping import parse_columns_option
+
+    result = pprl.encode_file(
+        persons, secret=secret, out=out_file, id_column=id_column,
+        columns=parse_columns_option(columns), fields=pprl.parse_fields(fields), harden=harden,
+        encoding=encoding, phone_region=phone_region,
+    )  # fmt: skip
+    if json_out:
+        _print_json(result.to_dict())
+        return
+    gaps = ", ".join(f"{n:,} without {f}" for f, n in result.missing.items() if n)
+    out.print(
+        f"{result.records:,} records encoded ({', '.join(result.fields)}; hardening"
+        f" {result.harden}; id {result.id_column or 'the row number'}) -> {result.out}"
+        + (f"; {gaps}" if gaps else "")
+        + f" ({result.seconds} s)",
+        markup=False,
+    )
+
+
+@pprl_app.command("match")
+def pprl_match(
+    files: Annotated[list[Path], typer.Argument(help="The two encoded files (A then B).")],
+    out_file: Annotated[
+        Path,
+        typer.Option(
+            "--out", help="matches.csv: id_a, id_b, score, dice (record level), dice_FIELD ..."
+        ),
+    ],
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            help="Score at or above which two records match (default: 0.75 for xor, 0.8 for"
+            " balance and none)."
+        ),
+    ] = None,
+    all_pairs: Annotated[
+        bool,
+        typer.Option(
+            "--all-pairs",
+            help="Every pair at or above the threshold (default: each record in one match,"
+            " best first).",
+        ),
+    ] = False,
+    no_blocking: Annotated[
+        bool,
+        typer.Option("--no-blocking", help="Compare every pair (slower; for small lists)."),
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Match two encoded files without a secret and without seeing a name. Candidates: pairs
+    whose record-level encodings agree on sampled bits (locality-sensitive hashing) and have a
+    Dice coefficient of at least 0.6 (0.75 balanced, 0.7 none). Score: each field's Dice
+    averaged with the field's weight (its bits), a field either record lacks counting 0.6.
+    Each record is in at most one match, the best first (anonlink's greedy solver). Files
+    encoded with another secret, other fields or other hardening are refused; rows that cannot
+    be decoded are listed and left out.
+
+    Example: palermo pprl match police.enc.csv ngo.enc.csv --out matches.csv
+    """
+    from palermo.cooperate import pprl
+
+    if len(files) != 2:
+        raise typer.BadParameter("give the two encoded files", param_hint="FILES")
+    result = pprl.match_files(files[0], files[1], out=out_file, threshold=threshold,
+                              best_only=not all_pairs, blocking=not no_blocking)  # fmt: skip
+    if json_out:
+        _print_json(result.to_dict())
+        return
+    for r in result.rejected[:20]:
+        err.print(f"{r['file']}: row {r['row']}: {r['field'] or 'row'}: {r['reason']} (left out)",
+                  markup=False)  # fmt: skip
+    if len(result.rejected) > 20:
+        err.print(f"... and {len(result.rejected) - 20} more rows left out", markup=False)
+    out.print(
+        f"{result.matches:,} matches at Dice >= {result.threshold:g} between {result.records_a:,}"
+        f" and {result.records_b:,} records ({result.candidates:,} candidate pairs) ->"
+        f" {result.out} ({result.seconds} s)",
+        markup=False,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning every error into one line on stderr."""
     try:

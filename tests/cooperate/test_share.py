@@ -4,7 +4,6 @@ revocation; both audit chains record it."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -13,22 +12,10 @@ import duckdb
 import pytest
 
 from conftest import Served
+from conftest import fail_cli as fail
+from conftest import run_cli as run
 from palermo.cli import main
 from palermo.store.lens import PROTECTED_PROPS
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
-    capsys.readouterr()
-    rc = main([*argv])
-    captured = capsys.readouterr()
-    assert rc == 0, captured.err
-    return json.loads(captured.out) if "--json" in argv else captured.out
-
-
-def fail(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
-    capsys.readouterr()
-    assert main([*argv]) != 0
-    return capsys.readouterr().err
 
 
 def rows(ws: Path, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:

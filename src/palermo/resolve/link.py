@@ -30,6 +30,9 @@ from palermo.resolve import fields as F
 from palermo.resolve.model import MIN_RECORDS_TO_TRAIN, SMALL_PRIOR, ModelSpec, settings, train
 
 Say = Callable[..., None]
+#: The id column to give ``read_source`` for a file without one: records are then known by their
+#: row in the file (the header is row 1).
+ROW_ID = "_line"
 
 
 @dataclass
@@ -80,7 +83,7 @@ def _check_text(path: Path, encoding: str) -> None:
         decoder.decode(b"", final=True)
 
 
-def _read(
+def read_source(
     con: duckdb.DuckDBPyConnection,
     path: Path,
     source: str,
@@ -98,13 +101,20 @@ def _read(
         read_path = path
     try:
         con.execute(
-            f"CREATE OR REPLACE TABLE raw_{source} AS SELECT *, row_number() OVER () + 1 AS _row"
+            f"CREATE OR REPLACE TABLE raw_{source} AS SELECT *, row_number() OVER () + 1 AS _row,"
+            f" CAST(row_number() OVER () + 1 AS VARCHAR) AS {ROW_ID}"
             " FROM read_csv(?, all_varchar = true, header = true)",
             [str(read_path)],
         )
     except duckdb.Error as exc:
         raise PalermoError(f"{path}: cannot be read as CSV: {str(exc).splitlines()[0]}") from None
-    header = [r[0] for r in con.execute(f"DESCRIBE raw_{source}").fetchall() if r[0] != "_row"]
+    header = [
+        r[0]
+        for r in con.execute(f"DESCRIBE raw_{source}").fetchall()
+        if r[0] not in ("_row", ROW_ID)
+    ]
+    if id_column == ROW_ID:
+        header.append(ROW_ID)
     mapping = F.recognise(header, id_column, overrides, name=str(path))
     if not _scalar(con, f"SELECT count(*) FROM raw_{source}"):
         raise PalermoError(f"{path}: no records (a header and nothing else)")
@@ -274,9 +284,9 @@ def link_files(
     con = duckdb.connect()
     con.execute("SET threads = 2")
     say("reading")
-    sources = {"A": _read(con, Path(a), "A", id_column, columns or {}, encoding)}
+    sources = {"A": read_source(con, Path(a), "A", id_column, columns or {}, encoding)}
     if b is not None:
-        sources["B"] = _read(con, Path(b), "B", id_column, columns or {}, encoding)
+        sources["B"] = read_source(con, Path(b), "B", id_column, columns or {}, encoding)
     say("normalising")
     present = prepare(con, sources, id_column, phone_region)
     spec = ModelSpec(present, "link_only" if b is not None else "dedupe_only")
