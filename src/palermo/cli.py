@@ -2731,11 +2731,16 @@ def share(
             help="A sharing policy (YAML); default: victims as pseudonyms, notes graded *x*x5 withheld, events and findings, no raw files.",
         ),
     ] = None,
+    answers: Annotated[
+        str | None,
+        typer.Option("--answers", help="The partner's pending request this package answers."),
+    ] = None,
     workspace: WorkspaceOpt = DEFAULT_WS,
     json_out: JsonOpt = False,
 ) -> None:
     """Build a signed, encrypted sharing package of one compartment for one partner, filtered
-    by a sharing policy, and record it in the disclosure log and the audit chain.
+    by a sharing policy, and record it in the disclosure log and the audit chain; with
+    --answers, it answers that request of the partner's (palermo requests).
 
     Example: palermo share --compartment jit-ro-uk --to nca-uk --legal-basis "JIT agreement 2026/3" --out to-nca.palermo
     """  # fmt: skip
@@ -2743,7 +2748,7 @@ def share(
 
     with Workspace.open(workspace) as ws:
         result = sharing.share(ws.store, compartment, to, legal_basis, out_file, reference,
-                               sharing.read_policy(policy))  # fmt: skip
+                               sharing.read_policy(policy), answers)  # fmt: skip
     if json_out:
         _print_json(result)
         return
@@ -2756,13 +2761,17 @@ def share(
 
 @app.command()
 def receive(
-    package: Annotated[Path, typer.Argument(help="A package or revocation notice from a partner.")],
+    package: Annotated[
+        Path,
+        typer.Argument(help="A package, revocation notice, request or refusal from a partner."),
+    ],
     workspace: WorkspaceOpt = DEFAULT_WS,
     json_out: JsonOpt = False,
 ) -> None:
     """Import a partner's package under the sender's compartment, keeping its provenance (or
-    apply a revocation notice: the package's data is removed). A package modified after it was
-    signed, from an unknown key, or not addressed to this workspace is refused.
+    apply a revocation notice: the package's data is removed; or record a partner's request,
+    pending until answered, or its refusal of ours). A file modified after it was signed, from
+    an unknown key, or not addressed to this workspace is refused.
 
     Example: palermo receive to-nca.palermo
     """
@@ -2775,10 +2784,21 @@ def receive(
     elif result["kind"] == "revocation":
         out.print(f"package {result['package_id']} withdrawn at {result['from']}'s request:"
                   f" removed {result['removed']}", markup=False)  # fmt: skip
+    elif result["kind"] == "request":
+        out.print(f"request {result['request_id']} from {result['from']} (compartment"
+                  f" {result['compartment']}): {result['subject']}; legal basis:"
+                  f" {result['legal_basis']}. Pending: answer with palermo share ... --answers"
+                  f" {result['request_id']}, or palermo decline", markup=False)  # fmt: skip
+    elif result["kind"] == "decline":
+        out.print(f"request {result['request_id']} declined by {result['from']}:"
+                  f" {result['answer']}", markup=False)  # fmt: skip
     else:
         out.print(f"package {result['package_id']} from {result['from']} stored in compartment"
                   f" {result['compartment']} (run {result['run_id']}): {result['stored']};"
-                  f" legal basis: {result['legal_basis']}", markup=False)  # fmt: skip
+                  f" legal basis: {result['legal_basis']}"
+                  + (f"; answers request {result['answers']}" if result.get("answers") else "")
+                  + (f" ({result['answers_note']})" if result.get("answers_note") else ""),
+                  markup=False)  # fmt: skip
 
 
 @app.command()
@@ -2821,6 +2841,83 @@ def packages(workspace: WorkspaceOpt = DEFAULT_WS, json_out: JsonOpt = False) ->
         counts = ", ".join(f"{v} {k}" for k, v in p["manifest"].get("counts", {}).items())
         table.add_row(p["package_id"][:8], p["direction"], p["partner"], p["compartment"],
                       p["legal_basis"], counts, p["status"])  # fmt: skip
+    out.print(table)
+
+
+@app.command()
+def request(
+    to: Annotated[str, typer.Option("--to", help="The partner asked (palermo keys import).")],
+    compartment: Annotated[
+        str, typer.Option("--compartment", help="The compartment it concerns (the JIT's).")
+    ],
+    about: Annotated[str, typer.Option("--about", help="What is asked for, in words.")],
+    legal_basis: Annotated[
+        str, typer.Option("--legal-basis", help="The agreement or instrument it rests on.")
+    ],
+    out_file: Annotated[Path, typer.Option("--out", help="The signed request file to send.")],
+    reference: Annotated[
+        str | None, typer.Option("--reference", help="Its reference (file number, MLA request).")
+    ] = None,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    json_out: JsonOpt = False,
+) -> None:
+    """Ask a partner to share: a signed request readable only by the partner, pending here
+    (palermo requests, and the web's Sharing page) until the partner answers it with a
+    package (palermo share --answers ID) or declines it (palermo decline).
+
+    Example: palermo request --to nca-uk --compartment jit-ro-uk --about "calls of +40 7xx in May" --legal-basis "JIT agreement 2026/3" --out req.palermo
+    """  # fmt: skip
+    from palermo.cooperate import share as sharing
+
+    with Workspace.open(workspace) as ws:
+        result = sharing.request(ws.store, to, compartment, about, legal_basis, out_file,
+                                 reference)  # fmt: skip
+    if json_out:
+        _print_json(result)
+        return
+    out.print(f"request {result['request_id']} to {to} -> {result['out']}", markup=False)
+
+
+@app.command()
+def decline(
+    request_id: Annotated[str, typer.Argument(help="A partner's pending request.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why it is declined.")],
+    out_file: Annotated[Path, typer.Option("--out", help="The signed refusal to send back.")],
+    workspace: WorkspaceOpt = DEFAULT_WS,
+) -> None:
+    """Decline a partner's pending request, with the reason; writes a signed refusal for the
+    partner's palermo receive.
+
+    Example: palermo decline 5b1c... --reason "outside the JIT agreement's scope" --out no.palermo
+    """
+    from palermo.cooperate import share as sharing
+
+    with Workspace.open(workspace) as ws:
+        result = sharing.decline(ws.store, request_id, reason, out_file)
+    out.print(f"request {request_id} declined; send {result['out']} to {result['to']}",
+              markup=False)  # fmt: skip
+
+
+@app.command()
+def requests(workspace: WorkspaceOpt = DEFAULT_WS, json_out: JsonOpt = False) -> None:
+    """Requests between this workspace and its partners, pending first: who asked whom for
+    what, under which legal basis, and how each was answered.
+
+    Example: palermo requests --json
+    """
+    from palermo.store import packages as store_packages
+
+    with Workspace.open(workspace) as ws:
+        found = store_packages.requests(ws.store)
+    if json_out:
+        _print_json(found)
+        return
+    table = Table("request", "direction", "partner", "compartment", "about", "legal basis",
+                  "status", "answer")  # fmt: skip
+    for r in found:
+        answer = r["package_id"] or r["answer"] or ""
+        table.add_row(r["request_id"][:8], r["direction"], r["partner"], r["compartment"],
+                      r["subject"], r["legal_basis"], r["status"], answer)  # fmt: skip
     out.print(table)
 
 

@@ -172,6 +172,8 @@ def test_log_in_search_open_entity_expand_network_money_trail(
     page.click("nav a:has-text('Sharing')")
     page.wait_for_selector("h2:has-text('Shared with us')")
     assert page.locator("h2:has-text('What we shared')").count() == 1
+    assert page.locator("h2:has-text('Requests asked of us')").count() == 1
+    assert page.locator("h2:has-text('Requests we made')").count() == 1
     shot(page, "10-sharing")
     assert not errors, errors
 

@@ -243,3 +243,95 @@ def test_the_web_disclosure_log_shows_each_user_only_its_compartments(
                 assert "entities" not in data["received"][0]["manifest"]
     finally:
         app.state.server.engine.close()
+
+
+def test_requests_between_agencies_are_answered_or_declined(
+    agencies: tuple[Path, Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """NCA UK asks Police RO for a compartment's data; RO answers with a package; a second
+    request is declined; both sides' logs, audit chains and the web's Sharing page show it."""
+    sender, receiver, base = agencies
+    if not (sender / "keys" / "own.json").exists():
+        pytest.skip("needs the exchange test's keys")
+    ro, uk = ["-w", str(sender)], ["-w", str(receiver)]
+    asked = run(capsys, "request", "--to", "police-ro", "--compartment", "labour-inspectorate",
+                "--about", "the inspectorate's findings on the farm workers",
+                "--legal-basis", "JIT agreement RO-UK 2026/3", "--reference", "REQ-7",
+                "--out", str(base / "req.palermo"), *uk, "--json")  # fmt: skip
+    rid = asked["request_id"]
+    assert run(capsys, "requests", *uk, "--json")[0]["status"] == "pending"
+    # a modified byte is refused; the request itself is recorded as pending on the other side
+    data = (base / "req.palermo").read_bytes()
+    bad = bytearray(data)
+    bad[len(data) // 2] ^= 1
+    (base / "bad-req.palermo").write_bytes(bytes(bad))
+    assert "bad-req.palermo" in fail(capsys, "receive", str(base / "bad-req.palermo"), *ro)
+    got = run(capsys, "receive", str(base / "req.palermo"), *ro, "--json")
+    assert got["kind"] == "request" and got["from"] == "nca-uk" and got["status"] == "pending"
+    assert got["subject"] == "the inspectorate's findings on the farm workers"
+    assert "already recorded" in fail(capsys, "receive", str(base / "req.palermo"), *ro)
+    # only the asked partner answers it, once
+    err = fail(capsys, "share", "--compartment", "labour-inspectorate", "--to", "nobody",
+               "--legal-basis", "x", "--answers", rid, "--out", str(base / "x.palermo"), *ro)  # fmt: skip
+    assert "came from nca-uk" in err
+    sent = run(capsys, "share", "--compartment", "labour-inspectorate", "--to", "nca-uk",
+               "--legal-basis", "JIT agreement RO-UK 2026/3", "--answers", rid,
+               "--out", str(base / "answer.palermo"), *ro, "--json")  # fmt: skip
+    assert sent["answers"] == rid
+    err = fail(capsys, "share", "--compartment", "labour-inspectorate", "--to", "nca-uk",
+               "--legal-basis", "x", "--answers", rid, "--out", str(base / "x.palermo"), *ro)  # fmt: skip
+    assert "already answered" in err
+    received = run(capsys, "receive", str(base / "answer.palermo"), *uk, "--json")
+    assert received["answers"] == rid and received["answers_note"] is None
+    for ws in (ro, uk):
+        r = next(x for x in run(capsys, "requests", *ws, "--json") if x["request_id"] == rid)
+        assert r["status"] == "answered" and r["package_id"] == sent["package_id"]
+
+    # a second request, declined with the reason
+    second = run(capsys, "request", "--to", "police-ro", "--compartment", "labour-inspectorate",
+                 "--about", "everything", "--legal-basis", "none", "--out",
+                 str(base / "req2.palermo"), *uk, "--json")["request_id"]  # fmt: skip
+    run(capsys, "receive", str(base / "req2.palermo"), *ro)
+    run(capsys, "decline", second, "--reason", "outside the JIT agreement's scope", "--out",
+        str(base / "no.palermo"), *ro)  # fmt: skip
+    back = run(capsys, "receive", str(base / "no.palermo"), *uk, "--json")
+    assert back["kind"] == "decline" and back["answer"] == "outside the JIT agreement's scope"
+    assert "already declined" in fail(capsys, "decline", second, "--reason", "x", "--out",
+                                      str(base / "no2.palermo"), *ro)  # fmt: skip
+    statuses = {r["request_id"]: r["status"] for r in run(capsys, "requests", *uk, "--json")}
+    assert statuses == {rid: "answered", second: "declined"}
+    for ws, path in ((ro, sender), (uk, receiver)):
+        actions = {r[0] for r in rows(path, "SELECT action FROM audit WHERE starts_with(action,"
+                                            " 'request.')")}  # fmt: skip
+        assert actions >= {"request.answered", "request.declined"}
+        assert ("request.sent" if path == receiver else "request.received") in actions
+        run(capsys, "audit", "verify", *ws)
+
+    # the web's Sharing page: each user sees the requests of its own compartments
+    from fastapi.testclient import TestClient
+
+    from palermo.api.app import create_app
+
+    for name, role, comp in (("uk-jit", "analyst", "labour-inspectorate"),
+                             ("uk-osint", "partner", "osint")):  # fmt: skip
+        import io
+        import sys
+
+        stdin, sys.stdin = sys.stdin, io.StringIO("a-long-password-1\n")
+        try:
+            assert main(["user", "add", name, "--role", role, "--compartment", comp,
+                         "--password-stdin", *uk]) == 0  # fmt: skip
+        finally:
+            sys.stdin = stdin
+    app = create_app(receiver)
+    try:
+        for name, expected in (("uk-jit", 2), ("uk-osint", 0)):
+            c = TestClient(app, client=("10.9.0.2", 4000))
+            login = c.post("/api/v1/login", json={"name": name, "password": "a-long-password-1"})
+            assert login.status_code == 200
+            data = c.get("/api/v1/packages").json()["requests"]
+            assert len(data["asked_by_us"]) == expected and data["asked_of_us"] == []
+            if expected:
+                assert {r["status"] for r in data["asked_by_us"]} == {"answered", "declined"}
+    finally:
+        app.state.server.engine.close()

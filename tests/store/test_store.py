@@ -176,6 +176,7 @@ def test_version_1_workspace_is_migrated_to_entity_keys(tmp_path: Path) -> None:
         "login_failures",
         "partner_keys",  # version 7
         "packages",
+        "requests",  # version 8
     ):
         con.execute(f"DROP TABLE {later}")  # versions 3 and later
     con.execute(payments_ddl)

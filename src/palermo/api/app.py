@@ -428,13 +428,18 @@ def _router() -> APIRouter:
     def shared(store: ScopedStore) -> dict[str, Any]:
         """The disclosure log for your compartments: packages received from partners (by whom,
         under what legal basis and policy, what the policy withheld, status) and sent to them;
-        and the partners whose keys this workspace trusts."""
+        requests between the agencies (pending first: asked of us, asked by us); and the
+        partners whose keys this workspace trusts."""
         from palermo.store import packages as store_packages
 
         found = store_packages.packages(store)
         partners = [{"name": p["name"], "fingerprint": p["fingerprint"],
                      "imported_at": p["imported_at"]} for p in store_packages.partners(store)]  # fmt: skip
+        asked = store_packages.requests(store)
         return {"received": [p for p in found if p["direction"] == "received"],
-                "sent": [p for p in found if p["direction"] == "sent"], "partners": partners}  # fmt: skip
+                "sent": [p for p in found if p["direction"] == "sent"],
+                "requests": {"asked_of_us": [r for r in asked if r["direction"] == "received"],
+                             "asked_by_us": [r for r in asked if r["direction"] == "sent"]},
+                "partners": partners}  # fmt: skip
 
     return api

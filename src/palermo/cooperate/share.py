@@ -70,12 +70,16 @@ def _parquet(table: pa.Table) -> bytes:
 
 
 def share(store: Store, compartment: str, to: str, legal_basis: str, out: Path,
-          reference: str | None = None, policy: SharingPolicy | None = None) -> dict[str, Any]:  # fmt: skip
-    """Build, seal and write a package of ``compartment`` for partner ``to``; record it."""
+          reference: str | None = None, policy: SharingPolicy | None = None,
+          answers: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """Build, seal and write a package of ``compartment`` for partner ``to``; record it. With
+    ``answers``, the package answers that pending request of ``to``'s."""
     if not legal_basis.strip():
         raise SharingError(
             "share: give the legal basis (--legal-basis), e.g. 'JIT agreement RO-UK 2026/3'"
         )
+    if answers:
+        store_packages.pending_from(store, answers, to)
     policy = policy or SharingPolicy()
     own = keys.load(store.root)
     recipient = _partner(store, to)
@@ -99,6 +103,7 @@ def share(store: Store, compartment: str, to: str, legal_basis: str, out: Path,
         "evidence_files": files,
         "sha256": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(members.items())},
         "entities": sorted(set(shared.tables["statements"].column("entity_id").to_pylist())),
+        "answers": answers,
     }  # fmt: skip
     payload = io.BytesIO()
     with zipfile.ZipFile(payload, "w", compression=zipfile.ZIP_DEFLATED) as z:
@@ -116,10 +121,14 @@ def share(store: Store, compartment: str, to: str, legal_basis: str, out: Path,
     digest = hashlib.sha256(sealed).hexdigest()
     store_packages.record_sent(store, package_id, to, compartment, legal_basis, reference, policy,
                                manifest, digest, created)  # fmt: skip
+    if answers:
+        store_packages.close_request(store, answers, "answered", package_id, None,
+                                     direction="received")  # fmt: skip
     tmp.replace(out)
     return {"package_id": package_id, "to": to, "compartment": compartment, "out": str(out),
             "sha256": digest, "counts": counts, "withheld": shared.withheld,
-            "pseudonymised": shared.pseudonymised, "evidence_files": len(files)}  # fmt: skip
+            "pseudonymised": shared.pseudonymised, "evidence_files": len(files),
+            "answers": answers}  # fmt: skip
 
 
 def revoke(store: Store, package_id: str, out: Path, reason: str = "") -> dict[str, Any]:
@@ -149,6 +158,8 @@ def receive(store: Store, path: Path) -> dict[str, Any]:
             kind = json.loads(head[1]).get("kind")
         except (ValueError, AttributeError):
             kind = None
+    if kind in ("request", "decline"):
+        return _receive_request(store, data, path, kind, partners)
     if kind == "revocation":
         opened = envelope.open_sealed(data, str(path), partners, None)
         notice = json.loads(opened.payload)
@@ -200,7 +211,15 @@ def receive(store: Store, path: Path) -> dict[str, Any]:
     store.settle_file(stored_file)
     for got in kept:
         store.settle_file(got)
-    return {"kind": "package", **result, "legal_basis": manifest.get("legal_basis"),
+    answered = manifest.get("answers")
+    note = None
+    if answered:
+        try:  # the package is in; a request unknown here does not undo that
+            _close_sent(store, str(answered), opened.sender.name, "answered",
+                        str(opened.header["package_id"]), None)  # fmt: skip
+        except (PackageRefused, SharingError) as exc:
+            note = str(exc)
+    return {"kind": "package", **result, "answers": answered, "answers_note": note, "legal_basis": manifest.get("legal_basis"),
             "reference": manifest.get("reference"), "policy": manifest.get("policy"),
             "withheld": manifest.get("withheld"), "evidence_files": len(files)}  # fmt: skip
 
@@ -236,3 +255,73 @@ def _unpack(
         n.removeprefix("evidence/"): d for n, d in members.items() if n.startswith("evidence/")
     }
     return manifest, tables, blobs
+
+
+def request(store: Store, to: str, compartment: str, subject: str, legal_basis: str, out: Path,
+            reference: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """A signed request, readable only by partner ``to``, to share ``subject`` into the JIT's
+    ``compartment``; pending here until the partner answers it with a package or declines."""
+    if not subject.strip():
+        raise SharingError("request: say what is asked for (--about)")
+    if not legal_basis.strip():
+        raise SharingError("request: give the legal basis (--legal-basis)")
+    own = keys.load(store.root)
+    recipient = _partner(store, to)
+    request_id = str(uuid.uuid4())
+    created = datetime.now(UTC).isoformat(timespec="seconds")
+    header = {"kind": "request", "request_id": request_id, "created_at": created}
+    body = {"request_id": request_id, "from": own.name, "to": to, "compartment": compartment,
+            "subject": subject, "legal_basis": legal_basis, "reference": reference,
+            "created_at": created}  # fmt: skip
+    sealed = envelope.seal(header, json.dumps(body).encode(), own, recipient)
+    store_packages.record_request(store, request_id, "sent", to, compartment, subject,
+                                  legal_basis, reference, created)  # fmt: skip
+    Path(out).write_bytes(sealed)
+    return {"request_id": request_id, "to": to, "compartment": compartment, "out": str(out)}
+
+
+def decline(store: Store, request_id: str, reason: str, out: Path) -> dict[str, Any]:
+    """Decline a partner's pending request, with the reason; a signed notice for the partner."""
+    if not reason.strip():
+        raise SharingError("decline: give the reason (--reason)")
+    r = store_packages.request(store, request_id)
+    r = store_packages.pending_from(store, request_id, r["partner"])
+    own = keys.load(store.root)
+    recipient = _partner(store, r["partner"])
+    header = {"kind": "decline", "request_id": request_id,
+              "created_at": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
+    body = json.dumps({"request_id": request_id, "reason": reason}).encode()
+    sealed = envelope.seal(header, body, own, recipient)
+    store_packages.close_request(store, request_id, "declined", None, reason, direction="received")
+    Path(out).write_bytes(sealed)
+    return {"request_id": request_id, "to": r["partner"], "out": str(out), "reason": reason}
+
+
+def _receive_request(store: Store, data: bytes, path: Path, kind: str,
+                     partners: dict[str, keys.PublicKeys]) -> dict[str, Any]:  # fmt: skip
+    opened = envelope.open_sealed(data, str(path), partners, lambda: keys.load(store.root))
+    if "recipient" not in opened.header:
+        raise PackageRefused(f"{path}: a {kind} must be addressed to this workspace's key")
+    body = json.loads(opened.payload)
+    request_id = str(opened.header.get("request_id"))
+    if body.get("request_id") != request_id:
+        raise PackageRefused(f"{path}: the header and the body name different requests")
+    sender = opened.sender.name
+    if kind == "request":
+        store_packages.record_request(store, request_id, "received", sender,
+                                      str(body.get("compartment")), str(body.get("subject")),
+                                      str(body.get("legal_basis")), body.get("reference"),
+                                      str(body.get("created_at")))  # fmt: skip
+        return {"kind": "request", "from": sender, **store_packages.request(store, request_id)}
+    _close_sent(store, request_id, sender, "declined", None, str(body.get("reason") or ""))
+    return {"kind": "decline", "from": sender, **store_packages.request(store, request_id)}
+
+
+def _close_sent(store: Store, request_id: str, sender: str, status: str, package_id: str | None,
+                answer: str | None) -> None:  # fmt: skip
+    r = store_packages.request(store, request_id)
+    if r["direction"] != "sent" or r["partner"] != sender:
+        raise PackageRefused(f"request {request_id} was not sent from here to {sender}")
+    if r["status"] != "pending":
+        raise PackageRefused(f"request {request_id} is already {r['status']}")
+    store_packages.close_request(store, request_id, status, package_id, answer, direction="sent")

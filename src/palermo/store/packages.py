@@ -456,3 +456,77 @@ def withdraw(store: Store, package_id: str, sender_fingerprint: str, reason: str
             target.chmod(0o644)
             target.unlink()
     return {"package_id": package_id, "removed": removed, "evidence_removed": len(gone)}
+
+
+# -- requests between agencies --------------------------------------------------------------
+
+
+def record_request(store: Store, request_id: str, direction: str, partner: str,
+                   compartment: str, subject: str, legal_basis: str, reference: str | None,
+                   created_at: str) -> None:  # fmt: skip
+    """A request sent from here or received here, pending, in the log and the audit chain."""
+    e = store.engine
+    if e.rows("SELECT 1 FROM requests WHERE request_id = ?", [request_id]):
+        raise SharingError(f"request {request_id} is already recorded here (palermo requests)")
+    with e.transaction():
+        e.execute(
+            "INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?, ?::TIMESTAMPTZ, now(), ?, 'pending',"
+            " NULL, NULL, NULL)",
+            [request_id, direction, partner, compartment, subject, legal_basis, reference,
+             created_at, store.scope.actor],
+        )  # fmt: skip
+        audit.append(e, store.scope.actor, f"request.{direction}", request_id,
+                     {"partner": partner, "compartment": compartment, "subject": subject,
+                      "legal_basis": legal_basis, "reference": reference})  # fmt: skip
+
+
+def request(store: Store, request_id: str) -> dict[str, Any]:
+    rows = store.engine.rows(
+        "SELECT request_id, direction, partner, compartment, subject, legal_basis, reference,"
+        " created_at, recorded_at, recorded_by, status, package_id, answer, closed_at"
+        " FROM requests WHERE request_id = ?",
+        [request_id],
+    )
+    if not rows:
+        raise SharingError(f"no request {request_id!r} in this workspace (palermo requests)")
+    r = rows[0]
+    return {"request_id": r[0], "direction": r[1], "partner": r[2], "compartment": r[3],
+            "subject": r[4], "legal_basis": r[5], "reference": r[6], "created_at": str(r[7]),
+            "recorded_at": str(r[8]), "recorded_by": r[9], "status": r[10], "package_id": r[11],
+            "answer": r[12], "closed_at": str(r[13]) if r[13] else None}  # fmt: skip
+
+
+def requests(store: Store) -> list[dict[str, Any]]:
+    """Requests about the caller's compartments, pending first, then newest first."""
+    ids = [r[0] for r in store.engine.rows(
+        "SELECT request_id FROM requests ORDER BY status <> 'pending', recorded_at DESC, request_id"
+    )]  # fmt: skip
+    found = [request(store, i) for i in ids]
+    allowed = store.scope.compartments
+    return [r for r in found if allowed is None or r["compartment"] in allowed]
+
+
+def pending_from(store: Store, request_id: str, partner: str) -> dict[str, Any]:
+    """The request ``partner`` sent here and still waits for (to answer or decline it)."""
+    r = request(store, request_id)
+    if r["direction"] != "received":
+        raise SharingError(f"request {request_id} was sent from here: the partner answers it")
+    if r["status"] != "pending":
+        raise SharingError(f"request {request_id} is already {r['status']}")
+    if r["partner"] != partner:
+        raise SharingError(f"request {request_id} came from {r['partner']}, not {partner}")
+    return r
+
+
+def close_request(store: Store, request_id: str, status: str, package_id: str | None,
+                  answer: str | None, *, direction: str) -> None:  # fmt: skip
+    """Mark a request answered (by ``package_id``) or declined (``answer``: the reason)."""
+    e = store.engine
+    with e.transaction():
+        e.execute(
+            "UPDATE requests SET status = ?, package_id = ?, answer = ?, closed_at = now()"
+            " WHERE request_id = ? AND direction = ?",
+            [status, package_id, answer, request_id, direction],
+        )
+        audit.append(e, store.scope.actor, f"request.{status}", request_id,
+                     {"package_id": package_id, "answer": answer, "direction": direction})  # fmt: skip

@@ -227,10 +227,23 @@ async function sharing() {
     s.received.length ? table(head, rows(s.received)) : el("p", { class: "muted" }, "Nothing received in your compartments."),
     el("h2", {}, "What we shared"),
     s.sent.length ? table(head, rows(s.sent)) : el("p", { class: "muted" }, "Nothing sent from your compartments."),
+    el("h2", {}, "Requests asked of us"),
+    requests(s.requests.asked_of_us, "No requests from partners in your compartments."),
+    el("h2", {}, "Requests we made"),
+    requests(s.requests.asked_by_us, "No requests to partners from your compartments."),
     el("h2", {}, "Partners"),
     s.partners.length ? table(["partner", "key fingerprint", "imported"], s.partners.map((p) => [p.name, p.fingerprint, p.imported_at]))
       : el("p", { class: "muted" }, "No partner keys yet (palermo keys import)."),
-    el("p", { class: "muted" }, "Packages are made, received and revoked with palermo share, receive and revoke; requests between agencies are not tracked here yet."));
+    el("p", { class: "muted" }, "Packages are made, received and revoked with palermo share, receive and revoke; requests with palermo request, answered by palermo share --answers or palermo decline."));
+}
+
+function requests(list, none) {
+  const pending = list.filter((r) => r.status === "pending").length;
+  if (!list.length) return el("p", { class: "muted" }, none);
+  return el("div", {}, el("p", { class: pending ? "" : "muted" }, pending + " pending"),
+    table(["request", "partner", "compartment", "about", "legal basis", "reference", "made", "status", "answer"],
+      list.map((r) => [r.request_id.slice(0, 8), r.partner, r.compartment, r.subject, r.legal_basis, r.reference || "", r.created_at,
+        r.status + (r.closed_at ? " " + r.closed_at : ""), r.package_id ? "package " + r.package_id.slice(0, 8) : (r.answer || "")])));
 }
 
 async function timeline(id) {
