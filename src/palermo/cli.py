@@ -3046,13 +3046,17 @@ def pprl_match(
     ] = False,
     no_blocking: Annotated[
         bool,
-        typer.Option("--no-blocking", help="Compare every pair (slower; for small lists)."),
+        typer.Option(
+            "--no-blocking",
+            help="Compare every pair however many (about a minute per 10 billion pairs).",
+        ),
     ] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Match two encoded files without a secret and without seeing a name. Candidates: pairs
-    whose record-level encodings agree on sampled bits (locality-sensitive hashing) and have a
-    Dice coefficient of at least 0.6 (0.75 balanced, 0.7 none). Score: each field's Dice
+    """Match two encoded files without a secret and without seeing a name. Candidates: every
+    pair up to 200M pairs (about 14K x 14K records), else the pairs whose record-level encodings
+    agree on sampled bits (locality-sensitive hashing); of these, those with a record-level Dice
+    of at least 0.6 (0.75 balanced, 0.7 none). Score: each field's Dice
     averaged with the field's weight (its bits), a field either record lacks counting 0.6.
     Each record is in at most one match, the best first (anonlink's greedy solver). Files
     encoded with another secret, other fields or other hardening are refused; rows that cannot

@@ -282,7 +282,9 @@ def detect_id_column(path: Path, encoding: str) -> str | None:
 
 def name_text(name_key: str | None) -> str:
     """The text a name is encoded from: its transliterated tokens sorted (the order of given and
-    family names does not matter), the canonical forms of nicknames ('bob' adds 'robert'), and
+    family names does not matter), the names each token is a nickname or formal form of ('bob'
+    adds 'robert', 'robert' adds 'bob'; tried on the first forename alone: no better, within the
+    run-to-run spread a new secret gives), and
     each token's metaphone key in capitals, which brings romanisations together ('liuboff' and
     'liubov' are both LBF)."""
     if not name_key:
@@ -290,7 +292,7 @@ def name_text(name_key: str | None) -> str:
     from palermo.resolve import fields as F
 
     tokens = name_key.split()
-    words = set(tokens) | {c for t in tokens if (c := F.canonical_given(t))}
+    words = set(tokens).union(*(F.nickname_forms(t) for t in tokens))
     sounds = {p.upper() for t in tokens if (p := F.phonetic(t))}
     return " ".join(sorted(words) + sorted(sounds))
 
@@ -348,7 +350,7 @@ def encode_file(
             )
     prepare(con, {"A": mapping}, id_column, phone_region)
     rows = con.execute(
-        "SELECT record_id, name_key, NULL, NULL, "
+        "SELECT record_id, name_key, "
         + ", ".join(_FIELD_SQL[f] if f != "name" else "NULL" for f in fields)
         + " FROM prepared ORDER BY try_cast(record_id AS BIGINT) NULLS LAST, record_id"
     ).fetchall()
@@ -358,7 +360,7 @@ def encode_file(
     for r in rows:
         name = name_text(r[1])
         values.append(
-            [name if f == "name" else (v or "") for f, v in zip(fields, r[4:], strict=True)]
+            [name if f == "name" else (v or "") for f, v in zip(fields, r[2:], strict=True)]
         )
     missing = {f: sum(1 for v in values if not v[i]) for i, f in enumerate(fields)}
     feats = [FEATURES[f] for f in fields]

@@ -110,6 +110,14 @@ def canonical_given(given: str | None) -> str | None:
     return canon[0] if canon else first
 
 
+@lru_cache(maxsize=100_000)
+def nickname_forms(token: str) -> frozenset[str]:
+    """The names ``token`` is a nickname or a formal form of, by the ``nicknames`` package
+    ('bob' -> bert, bobby, robert; 'robert' -> bill, billy, bob): both directions, so that two
+    records with 'bob' and 'robert' share forms whichever way a clerk wrote it."""
+    return frozenset(_nicknamer().canonicals_of(token))  # type: ignore[attr-defined]
+
+
 _VOWELS = str.maketrans("", "", "aeiouy'`-")
 
 
