@@ -3056,11 +3056,11 @@ def pprl_match(
     """Match two encoded files without a secret and without seeing a name. Candidates: every
     pair up to 200M pairs (about 14K x 14K records), else the pairs whose record-level encodings
     agree on sampled bits (locality-sensitive hashing); of these, those with a record-level Dice
-    of at least 0.6 (0.75 balanced, 0.7 none). Score: each field's Dice
-    averaged with the field's weight (its bits), a field either record lacks counting 0.6.
-    Each record is in at most one match, the best first (anonlink's greedy solver). Files
-    encoded with another secret, other fields or other hardening are refused; rows that cannot
-    be decoded are listed and left out.
+    of at least 0.6 (0.75 balanced, 0.7 none). Score: each field's Dice averaged with the
+    field's weight (its bits), a field either record lacks counting 0.6; no match without a
+    name on both sides. Each record is in at most one match, the best first (anonlink's greedy
+    solver). Files encoded with another secret, other fields or other hardening are refused;
+    rows that cannot be decoded are listed and left out.
 
     Example: palermo pprl match police.enc.csv ngo.enc.csv --out matches.csv
     """

@@ -211,6 +211,7 @@ def test_scripts_nicknames_and_a_file_without_ids(
         {"surname": "Попеску", "given_name": "Іонуц", "dob": "12.03.1990"},
         {"surname": "Smith", "given_name": "Robert", "dob": "1971-05-02"},
         {"surname": "Ivanova", "given_name": "Maria", "dob": "1985-11-30"},
+        {"surname": "", "given_name": "", "dob": "1985-11-30"},  # a date is not a person
     ])  # fmt: skip
     b = write(tmp_path / "b.csv", ["id", "full_name", "date_of_birth"], [
         {"id": "n-1", "full_name": "Bob Smith", "date_of_birth": "02/05/1971"},
@@ -220,7 +221,8 @@ def test_scripts_nicknames_and_a_file_without_ids(
     ea, eb = tmp_path / "a.enc.csv", tmp_path / "b.enc.csv"
     result = encode(capsys, a, lists["secret"], ea)
     assert result["id_column"] is None  # records known by their row
-    assert [r["id"] for r in read(ea)] == ["2", "3", "4"]
+    assert [r["id"] for r in read(ea)] == ["2", "3", "4", "5"]
+    assert result["missing"]["name"] == 1
     encode(capsys, b, lists["secret"], eb)
     out = tmp_path / "m.csv"
     run(capsys, "pprl", "match", str(ea), str(eb), "--out", str(out), "--no-blocking")

@@ -538,7 +538,8 @@ def dice_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def score(dice: dict[str, np.ndarray], fields: Sequence[str]) -> np.ndarray:
     """The match score: the mean of the fields' Dice coefficients weighted by each field's bits,
-    a field that either record lacks counting ``MISSING`` (neither for nor against)."""
+    a field that either record lacks counting ``MISSING`` (neither for nor against). (A pair
+    where either record lacks the name is not a match at all: ``match_files``.)"""
     weights = np.array([FEATURES[f].bits for f in fields], dtype=np.float64)
     total: np.ndarray = np.zeros(len(next(iter(dice.values()))) if dice else 0)
     for f, w in zip(fields, weights, strict=True):
@@ -717,6 +718,9 @@ def match_files(
     candidates = len(ia)
     dice = {f: dice_rows(ea.fields[f][ia], eb.fields[f][ib]) for f in fields}
     sims = score(dice, fields)
+    sims[np.isnan(dice["name"])] = (
+        0.0  # no match without a name on both sides: a date is not a person
+    )
     keep = np.flatnonzero(sims >= threshold)
     if best_only:
         keep = keep[one_to_one(sims[keep], ia[keep], ib[keep])]
