@@ -33,7 +33,7 @@ from typing import Any
 from anyascii import anyascii
 
 from palermo.errors import PalermoError
-from palermo.finance.trace import EPS, TraceParams, _Run, _write
+from palermo.finance.trace import EPS, TraceParams, _Run, _write, edge_rows, path_rows
 from palermo.network.roles import ROLES
 from palermo.store import audit
 from palermo.store import findings as F
@@ -84,8 +84,16 @@ def proceeds(
     rates: list[Rate] | None = None,
     out: Path | None = None,
     store_findings: bool = True,
+    detail: bool = False,
+    tables: MoneyTables | None = None,
+    detail_accounts: set[str] | None = None,
 ) -> dict[str, Any]:
-    tables = money_tables(store, rates or [])
+    """The proceeds (see the module's text). ``detail``: the result also holds the proportional
+    trail (``trail``: its path and edge rows) and each account's holder node
+    (``account_nodes``), for a report to draw (``detail_accounts``: only the routes through
+    these accounts). ``tables``: the money tables, when the caller
+    has read them already (with the same rates)."""
+    tables = tables or money_tables(store, rates or [])
     if tables.missing_rates:
         raise PalermoError(
             f"payments in {', '.join(tables.missing_rates)} have no EUR rate: give --rates FILE"
@@ -258,7 +266,20 @@ def proceeds(
         audit.append(store.engine, store.scope.actor, "finance.proceeds", None,
                      {"suspects": len(rows), "victims": len(vrows),
                       "out": str(out) if out else None})  # fmt: skip
-    return {**summary, "proceeds": rows, "victims_taken": vrows}
+    result = {**summary, "proceeds": rows, "victims_taken": vrows}
+    if detail:
+        run = runs["proportional"]
+        trail = {**results["proportional"], "direction": "forward", "rule": "proportional"}
+        if detail_accounts is not None:  # only the routes through these accounts
+            trail["terminals"] = [
+                t for t in trail["terminals"]
+                if any(k >= 0 and (run.src[k] in detail_accounts or run.dst[k] in detail_accounts)
+                       for path, _ in t["routes"] for k in path)
+            ]  # fmt: skip
+        result["trail"] = {"paths": path_rows(run, trail), "edges": edge_rows(run, trail),
+                           "by_country": results["proportional"]["by_country"]}  # fmt: skip
+        result["account_nodes"] = acc_node
+    return result
 
 
 def upper_cash(account: str) -> bool:

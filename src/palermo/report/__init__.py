@@ -1,1 +1,2 @@
-"""Reports and statistics (issue 13); so far small-cell suppression, shared with the victims export."""
+"""Reports and statistics (issue 13): the case file (`case.py`), its exhibits and charts, and
+small-cell suppression, shared with the victims export."""

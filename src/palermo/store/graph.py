@@ -487,8 +487,8 @@ def _nodes(store: Store) -> pa.Table:
                WHEN bool_or(schema = 'Company') THEN 'Company'
                WHEN bool_or(schema = 'Organization') THEN 'Organization'
                ELSE 'LegalEntity' END AS kind,
-          coalesce(mode(value) FILTER (WHERE prop = 'name' AND schema = 'Person'),
-                   mode(value) FILTER (WHERE prop = 'name')) AS label,
+          coalesce(mode(value ORDER BY value) FILTER (WHERE prop = 'name' AND schema = 'Person'),
+                   mode(value ORDER BY value) FILTER (WHERE prop = 'name')) AS label,
           list_sort(list(DISTINCT value) FILTER (
             WHERE prop IN ('nationality', 'country', 'jurisdiction'))) AS countries,
           list_sort(list_distinct(list_concat(

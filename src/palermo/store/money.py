@@ -116,7 +116,7 @@ def money_tables(
           SELECT src AS account, src_key AS k, src_country AS country, TRUE AS pays FROM m_pay
           UNION ALL SELECT dst, dst_key, dst_country, FALSE FROM m_pay
         ), acc AS (
-          SELECT account, any_value(k) AS k, mode(country) AS country, bool_or(pays) AS pays
+          SELECT account, any_value(k) AS k, mode(country ORDER BY country) AS country, bool_or(pays) AS pays
           FROM sides GROUP BY account
         ), label AS (
           SELECT n.node, min(s.value) AS label FROM g_node n

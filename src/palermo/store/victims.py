@@ -124,7 +124,7 @@ def victim_tables(store: Store, purpose: str) -> VictimTables:
         WHERE t.vehicle IS NOT NULL AND t.t IS NOT NULL ORDER BY ALL"""
     )
     labels = e.arrow(
-        """SELECT n.node, coalesce(mode(s.value) FILTER (WHERE s.prop = 'name'), n.node) AS label,
+        """SELECT n.node, coalesce(mode(s.value ORDER BY s.value) FILTER (WHERE s.prop = 'name'), n.node) AS label,
           min(s.value) FILTER (WHERE s.prop = 'birthDate') AS birth_date,
           min(s.value) FILTER (WHERE s.prop = 'nationality') AS nationality,
           min(s.value) FILTER (WHERE s.prop = 'gender') AS gender
