@@ -2988,6 +2988,69 @@ def report_case(
     )
 
 
+@report_app.command("stats")
+def report_stats(
+    period: Annotated[
+        str,
+        typer.Option(
+            "--period", help="A year (2025), a quarter (2025-Q1) or days (2025-01-01..2025-06-30)."
+        ),
+    ],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the files.")],
+    k: Annotated[int, typer.Option(help="Smallest count published (k-anonymity).")] = 10,
+    suppress_zeros: Annotated[
+        bool, typer.Option("--suppress-zeros", help="Hide zero counts too.")
+    ] = False,
+    outcomes: Annotated[
+        Path | None,
+        typer.Option(
+            "--outcomes",
+            help="Court outcomes CSV: person (entity id or name), outcome (prosecuted, convicted,"
+            " acquitted, confiscated), date[, amount_eur]; the workspace holds none itself.",
+        ),
+    ] = None,
+    rates: Annotated[
+        Path | None,
+        typer.Option("--rates", help="Exchange rates CSV to price assets in EUR."),
+    ] = None,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    json_out: JsonOpt = False,
+) -> None:
+    """Statistics for one period, as ministries, national rapporteurs, GRETA, UNODC and Eurostat
+    ask for them: detected victims by sex, age group, citizenship and form of exploitation
+    (victims.csv); suspects, prosecutions and convictions by role (suspects.csv); assets
+    identified and confiscated (assets.csv); stats.html with charts; summary.json. A victim
+    counts in the period they were identified (victim case opened, else the earliest dated
+    evidence of their lead); a suspect where they were active. Every count below k is
+    suppressed, and more beside it so that none can be worked out from the totals. Audited.
+
+    Example: palermo report stats -w demo-workspace --period 2024 --out stats-2024
+    """
+    from palermo.finance.trace import parse_rates
+    from palermo.report.stats import report_stats as make_stats
+
+    with Workspace.open(workspace) as ws:
+        summary = make_stats(
+            ws.store, period, out_dir, k=k, suppress_zeros=suppress_zeros, outcomes=outcomes,
+            rates=parse_rates(rates) if rates else None,
+        )  # fmt: skip
+    if json_out:
+        _print_json(summary)
+        return
+    shown = summary["victims_published"]
+    out.print(
+        f"{summary['period']}: {shown if shown is not None else '<' + str(k)} victims detected,"
+        f" {summary['suspects_active']} suspects active; k={k}: {summary['suppressed_cells']}"
+        f" cells and {summary['suppressed_margins']} margins suppressed -> {out_dir}/"
+        f" ({', '.join(summary['files'])})"
+        + (f"; {summary['outcomes_rejected']} outcome rows set aside"
+           f" ({out_dir}/outcomes_rejected.csv)" if summary["outcomes_rejected"] else ""),
+        markup=False,
+    )  # fmt: skip
+    for note in summary["notes"]:
+        err.print(f"note: {note}", markup=False)
+
+
 pprl_app = typer.Typer(
     help="Find the persons two agencies both hold without either seeing the other's list:"
     " keyed Bloom-filter encodings (clkhash) matched by Dice similarity (anonlink).",

@@ -39,20 +39,26 @@ class Suppressed:
     total_hidden: bool = False
     k: int = 10
 
-    def rows(self) -> list[dict[str, Any]]:
+    def rows(self, reasons: bool = True) -> list[dict[str, Any]]:
         """Cells, then margins, then the total: dimension values (``(all)`` where summed over),
-        count (None where suppressed), suppressed (primary | secondary | '')."""
+        count (None where suppressed), suppressed (primary | secondary | ''; with ``reasons``
+        False, 'suppressed' for both: what is published must not say which suppressed counts
+        are below k, for that narrows the others: a margin of 15 with one primary and one
+        secondary count puts the primary at 5 or less)."""
         out = []
         for combo, n in sorted(self.cells.items()):
-            out.append(self._row(combo, n, combo in self.hidden_cells))
+            out.append(self._row(combo, n, combo in self.hidden_cells, reasons))
         for (d, v), n in sorted(self.margins.items()):
             combo = tuple(v if i == d else TOTAL for i in range(len(self.dimensions)))
-            out.append(self._row(combo, n, (d, v) in self.hidden_margins))
-        out.append(self._row(tuple(TOTAL for _ in self.dimensions), self.total, self.total_hidden))
+            out.append(self._row(combo, n, (d, v) in self.hidden_margins, reasons))
+        total = tuple(TOTAL for _ in self.dimensions)
+        out.append(self._row(total, self.total, self.total_hidden, reasons))
         return out
 
-    def _row(self, combo: tuple[str, ...], n: int, hidden: bool) -> dict[str, Any]:
+    def _row(self, combo: tuple[str, ...], n: int, hidden: bool, reasons: bool) -> dict[str, Any]:
         why = ("primary" if 0 < n < self.k else "secondary") if hidden else ""
+        if why and not reasons:
+            why = "suppressed"
         return {**dict(zip(self.dimensions, combo, strict=True)),
                 "count": None if hidden else n, "suppressed": why}  # fmt: skip
 

@@ -15,7 +15,8 @@ code list). The field names beyond the prefixes are this project's reading of th
 
 Counts (``aggregates.csv``): by sex, age group (CTDC's ``ageBroad`` bins, age on ``as_of``),
 citizenship and form of exploitation, every cell, margin and the total, ``count`` empty where
-suppressed and ``suppressed`` saying why. Every export is audited (``victims.export``).
+suppressed and ``suppressed`` marking it (not why: saying which suppressed counts are below k
+would narrow the others). Every export is audited (``victims.export``).
 """
 
 from __future__ import annotations
@@ -109,7 +110,38 @@ def export_victims(
         raise PalermoError(f"--k {k}: must be at least 1")
     as_of = as_of or date.today()
     leads = F.read(store, "victims.lead")
-    vt = victim_tables(store, "victims.export")
+    names = store.scope.sees_victim_names
+    records, agg = victim_records(store, leads, as_of)
+    table = suppress(agg, DIMENSIONS, k=k, suppress_zeros=suppress_zeros)
+    rows = table.rows(reasons=False)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    _write(out / "htcds.csv", list(records[0]) if records else list(_EMPTY), records)
+    _write(out / "aggregates.csv", [*DIMENSIONS, "count", "suppressed"], rows)
+    if names:
+        reveal(store, [f["subject_ids"][0] for f in leads], "victims.export")
+    summary = {
+        "records": len(records),
+        "k": k,
+        "as_of": as_of.isoformat(),
+        "cells": len(table.cells),
+        "suppressed_cells": len(table.hidden_cells),
+        "suppressed_margins": len(table.hidden_margins),
+        "total_suppressed": table.total_hidden,
+        "names": "shown" if names else "pseudonyms only",
+    }
+    with store.engine.transaction():
+        audit.append(store.engine, store.scope.actor, "victims.export", str(out),
+                     {**summary, "role": store.scope.role})  # fmt: skip
+    return summary
+
+
+def victim_records(
+    store: Store, leads: list[dict[str, Any]], as_of: date, purpose: str = "victims.export"
+) -> tuple[list[dict[str, Any]], list[tuple[str, ...]]]:
+    """The HTCDS case record of each lead and its tuple of ``DIMENSIONS`` (sex, age group on
+    ``as_of``, citizenship, form of exploitation), in the leads' subject order."""
+    vt = victim_tables(store, purpose)
     person = {r["node"]: r for r in vt.labels.to_pylist()}
     sector: dict[str, str] = {}
     for e in vt.employments.to_pylist():
@@ -148,28 +180,7 @@ def export_victims(
             p.get("nationality") or "unknown",
             "forced_labour" if labour else "not_specified",
         ))  # fmt: skip
-    table = suppress(agg, DIMENSIONS, k=k, suppress_zeros=suppress_zeros)
-    rows = table.rows()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    _write(out / "htcds.csv", list(records[0]) if records else list(_EMPTY), records)
-    _write(out / "aggregates.csv", [*DIMENSIONS, "count", "suppressed"], rows)
-    if names:
-        reveal(store, [f["subject_ids"][0] for f in leads], "victims.export")
-    summary = {
-        "records": len(records),
-        "k": k,
-        "as_of": as_of.isoformat(),
-        "cells": len(table.cells),
-        "suppressed_cells": len(table.hidden_cells),
-        "suppressed_margins": len(table.hidden_margins),
-        "total_suppressed": table.total_hidden,
-        "names": "shown" if names else "pseudonyms only",
-    }
-    with store.engine.transaction():
-        audit.append(store.engine, store.scope.actor, "victims.export", str(out),
-                     {**summary, "role": store.scope.role})  # fmt: skip
-    return summary
+    return records, agg
 
 
 _EMPTY = dict.fromkeys(
