@@ -247,6 +247,27 @@ class Workspace:
 
         return score_workspace(self.store, out=Path(out), **options)
 
+    # -- reports (see ``palermo report --help``) ---------------------------------------------
+    def case_report(
+        self, subject: str, out: str | Path, *, rates: str | Path | None = None
+    ) -> dict[str, Any]:
+        """The case file about a cell (``cell:N``) or an entity, as ``.html`` or ``.pdf``
+        (``palermo report case``)."""
+        from palermo.finance.trace import parse_rates
+        from palermo.report.case import case_report
+
+        return case_report(
+            self.store, subject, Path(out), rates=parse_rates(Path(rates)) if rates else None,
+            rates_file=Path(rates).name if rates else None,
+        )  # fmt: skip
+
+    def report_stats(self, period: str, out: str | Path, **options: Any) -> dict[str, Any]:
+        """Protected statistics for a period (``palermo report stats``; options: k,
+        suppress_zeros, outcomes, rates)."""
+        from palermo.report.stats import report_stats
+
+        return report_stats(self.store, period, Path(out), **options)
+
     def findings(self, kind: str = "", subject: str | None = None) -> list[dict[str, Any]]:
         """Findings you may see whose kind starts with ``kind`` (e.g. ``network.``)."""
         from palermo.store.findings import read

@@ -204,6 +204,13 @@ def test_reproducible_and_hash_in_the_audit_chain(case: Case, capsys: pytest.Cap
         )
     assert (got["sha256"], "pdf") in {(r[0], r[1]) for r in logged}
     assert run_cli(capsys, "audit", "verify", "-w", str(case.root), "--json")["ok"]
+    # the Python API makes the same file
+    import palermo
+
+    with palermo.open(case.root) as ws:
+        api = ws.case_report(case.cell, tmp_path / "api.html", rates=case.rates)
+    assert (tmp_path / "api.html").read_bytes() == case.owner_html.read_bytes()
+    assert api["format"] == "html" and api["pages"] is None
 
 
 def test_entity_subject_untrusted_text_and_errors(

@@ -100,6 +100,13 @@ def test_no_small_cell_and_none_recoverable(capsys: pytest.CaptureFixture[str], 
     assert hidden3 < hidden10
     # what is suppressed does not say why (primary or secondary would narrow the others)
     assert {r["suppressed"] for r in read(tmp_path / "k10" / "victims.csv")} <= {"", "suppressed"}
+    # the Python API writes the same files
+    import palermo
+
+    with palermo.open(ws) as w:
+        w.report_stats("2024", tmp_path / "api", k=3)
+    for name in ("victims.csv", "suspects.csv", "assets.csv"):
+        assert read(tmp_path / "api" / name) == read(tmp_path / "k3" / name)
 
 
 def test_the_attack_finds_a_leak_where_there_is_one() -> None:

@@ -379,31 +379,33 @@ def _gather(
 
 def _summary(subj: dict[str, Any], persons: list[dict[str, Any]], victims: list[dict[str, Any]],
              money: dict[str, Any], timeline: dict[str, Any],
-             files: list[dict[str, Any]]) -> list[tuple[str, str]]:  # fmt: skip
+             files: list[dict[str, Any]]) -> list[tuple[str, str, str]]:  # fmt: skip
     roles: dict[str, int] = defaultdict(int)
     for p in persons:
         roles[p["role"]] += 1
     out = [
-        ("Subject", subj["label"]),
-        ("Members", str(len(subj["members"]))),
-        ("Suspects by role", ", ".join(f"{r} {n}" for r, n in sorted(roles.items())) or "-"),
-        ("Possible victims", str(len(victims))),
-        ("Non-punishment flags", str(sum(1 for v in victims if v["non_punishment"]))),
-        ("Active", f"{timeline['first'] or '?'} to {timeline['last'] or '?'}"),
-    ]
+        ("Subject", subj["label"], "network"),
+        ("Members", str(len(subj["members"])), "network"),
+        ("Suspects by role", ", ".join(f"{r} {n}" for r, n in sorted(roles.items())) or "-",
+         "persons"),
+        ("Possible victims", str(len(victims)), "victims"),
+        ("Non-punishment flags", str(sum(1 for v in victims if v["non_punishment"])), "victims"),
+        ("Active", f"{timeline['first'] or '?'} to {timeline['last'] or '?'}", "timeline"),
+    ]  # fmt: skip
     if money.get("available"):
         u = money["unit"]
         out += [
-            ("Proceeds received (central, proportional rule)", f"{money['received']:,.2f} {u}"),
+            ("Proceeds received (central, proportional rule)", f"{money['received']:,.2f} {u}",
+             "proceeds"),
             ("Range over the attribution rules",
-             f"{money['received_low']:,.2f} to {money['received_high']:,.2f} {u}"),
-            ("Held at the end (to freeze)", f"{money['held']:,.2f} {u}"),
-            ("Assets bought with traced money", f"{money['assets_bought']:,.2f} {u}"),
-            ("Taken from the victims (owed to them)", f"{money['taken']:,.2f} {u}"),
+             f"{money['received_low']:,.2f} to {money['received_high']:,.2f} {u}", "proceeds"),
+            ("Held at the end (to freeze)", f"{money['held']:,.2f} {u}", "proceeds"),
+            ("Assets bought with traced money", f"{money['assets_bought']:,.2f} {u}", "assets"),
+            ("Taken from the victims (owed to them)", f"{money['taken']:,.2f} {u}", "victims"),
         ]  # fmt: skip
     else:
-        out.append(("Money", money.get("why", "not traced")))
-    out.append(("Exhibits (evidence files relied on)", str(len(files))))
+        out.append(("Money", money.get("why", "not traced"), "money"))
+    out.append(("Exhibits (evidence files relied on)", str(len(files)), "exhibits"))
     return out
 
 
