@@ -259,9 +259,11 @@ def report_stats(
         row["value_eur"] = None if row["count"] is None else round(value, 2)
         row["unpriced"] = None if row["count"] is None else sum(
             1 for a in mine if a["price_eur"] is None)  # fmt: skip
-    if tables.missing_rates:
-        notes.append(f"assets priced in {', '.join(tables.missing_rates)} are left unpriced:"
-                     " give --rates")  # fmt: skip
+    unpriced = sorted({str(a["currency"]) for a in owned
+                       if a["price_eur"] is None and a["currency"]})  # fmt: skip
+    if unpriced:
+        notes.append(f"assets priced in {', '.join(unpriced)} have no EUR rate and are left"
+                     " unpriced: give --rates")  # fmt: skip
     confiscated = None
     if outcomes is not None:
         conf = [r for r in outcome_rows if r["outcome"] == "confiscated" and p.holds(r["date"])]
